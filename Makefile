@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: MIT
+#
+# The user's interface to the build. CMake does the real work in build/.
+#
+#   make                     configure and build into build/
+#   make check               build and run the tests, then again with
+#                            AddressSanitizer and UBSan in build-asan/
+#   make install PREFIX=dir  install into dir (default /usr/local)
+#   make docs                API documentation from include/zbl.h into build/docs
+#   make demo                build and run examples/demo
+#   make bench               build and run every bench/ program
+#   make clean               remove the build directories
+#
+# Every target that builds first checks the Debian packages it needs with
+# tools/deps.sh; add more with EXTRA_DEPS="pkg ...".
+
+BUILD_DIR   ?= build
+ASAN_DIR    ?= build-asan
+SANITIZERS  ?= address,undefined
+PREFIX      ?= /usr/local
+JOBS        ?= $(shell nproc 2>/dev/null || echo 1)
+CMAKE       ?= cmake
+CTEST       ?= ctest
+CMAKE_ARGS  ?=
+
+DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen
+EXTRA_DEPS  ?=
+
+# CMake and ctest parallelise themselves; running this Makefile's recipes in
+# parallel would only race two configurations of the same directory.
+.NOTPARALLEL:
+MAKEFLAGS += --no-print-directory
+
+.PHONY: all deps build configure check check-asan install docs demo bench clean
+
+all: build
+
+deps:
+	@tools/deps.sh $(DEPS) $(EXTRA_DEPS)
+
+# Configuring every time is cheap and picks up new files in src/, tests/,
+# bench/ and examples/ as well as changed CMAKE_ARGS.
+# Its output goes to a log that is shown only if it fails.
+configure: deps
+	@mkdir -p $(BUILD_DIR)
+	@$(CMAKE) -S . -B $(BUILD_DIR) $(CMAKE_ARGS) >$(BUILD_DIR)/configure.log 2>&1 \
+		|| { cat $(BUILD_DIR)/configure.log; exit 1; }
+
+build: configure
+	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
+
+check: build
+	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory check-asan
+
+check-asan: deps
+	@mkdir -p $(ASAN_DIR)
+	@$(CMAKE) -S . -B $(ASAN_DIR) -DZBL_SANITIZE=$(SANITIZERS) $(CMAKE_ARGS) \
+		>$(ASAN_DIR)/configure.log 2>&1 || { cat $(ASAN_DIR)/configure.log; exit 1; }
+	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
+	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+
+install: build
+	$(CMAKE) --install $(BUILD_DIR) --prefix "$(abspath $(PREFIX))"
+
+# Doxyfile writes to build/docs; BUILD_DIR may move it. Warnings, such as an
+# undocumented public symbol, fail the target.
+docs: deps
+	@mkdir -p $(BUILD_DIR)
+	{ cat Doxyfile; echo "OUTPUT_DIRECTORY = $(BUILD_DIR)"; } | doxygen -
+	@echo "API documentation: $(BUILD_DIR)/docs/index.html"
+
+demo: build
+	./$(BUILD_DIR)/examples/demo
+
+bench: build
+	@set -e; found=; \
+	for b in $(BUILD_DIR)/bench/*; do \
+		[ -f "$$b" ] && [ -x "$$b" ] || continue; \
+		found=1; echo "== $$b"; "./$$b"; \
+	done; \
+	[ -n "$$found" ] || echo "no bench programs in bench/"
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file zbl.h
+ * @brief zbl: reference-counted bufferlists whose data can stay in kernel pages.
+ *
+ * A list (::zbl_t) is an ordered sequence of segments; each segment is a window
+ * (offset, length) onto a reference-counted storage block. A block holds user
+ * memory, library memory, kernel pages held in a pipe, or a range of a file.
+ * Slicing and sharing never copy bytes; moving data between descriptors uses
+ * splice(2)/tee(2) where the kernel allows it, and every copy the library makes
+ * instead is counted (see ::zbl_stats).
+ *
+ * Conventions for every function:
+ * - `int` results are 0 on success or a negative errno value; `ssize_t` results
+ *   are a byte count (>= 0) or a negative errno value. errno is not the error
+ *   channel, except for functions returning pointers (NULL, errno set).
+ * - A failed call leaves its arguments as they were, unless documented otherwise.
+ * - Out-of-range offsets or lengths give -ERANGE; NULL or otherwise invalid
+ *   arguments give -EINVAL. Nothing aborts, asserts or exits on bad input.
+ * - One list is used by one thread at a time; lists sharing storage may be used
+ *   by different threads at once. Statistics are process-wide and thread-safe.
+ * - No signal escapes: writing to a socket or pipe whose peer is gone returns
+ *   -EPIPE (or -ECONNRESET) and SIGPIPE never kills the process.
+ *
+ * Kernel pages are references, not snapshots: bytes taken from a file by
+ * zbl_append_file() or zbl_splice_from() are the file's page-cache pages and
+ * change if the file is written before they are read or written out (a
+ * segment's bytes become fixed once they have been read into user memory).
+ */
+#ifndef ZBL_H
+#define ZBL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief Library version as a string, "major.minor.patch". */
+#define ZBL_VERSION_STRING "0.1.0"
+
+/**
+ * @brief A bufferlist: an ordered sequence of segments onto shared storage.
+ *
+ * Opaque; create with zbl_new() and release with zbl_free().
+ */
+typedef struct zbl zbl_t;
+
+/**
+ * @brief A read cursor over a list, allocated by the caller (usually on the stack).
+ *
+ * Initialise it with zbl_iter_init(). It is invalid after the list is modified.
+ * The fields are private to the library.
+ */
+typedef struct zbl_iter {
+	const zbl_t *_bl;    /**< private: the list */
+	size_t _seg;         /**< private: index of the current segment */
+	size_t _seg_off;     /**< private: offset inside the current segment */
+	size_t _off;         /**< private: offset inside the list */
+} zbl_iter_t;
+
+/**
+ * @brief Process-wide counters, read with zbl_stats_get().
+ *
+ * Every byte that enters or leaves a list through the library is counted in
+ * exactly one of the "in" and one of the "out" counters, so a program can tell
+ * whether its data moved as kernel pages or was copied.
+ */
+struct zbl_stats {
+	uint64_t bytes_copied_in;     /**< bytes put into lists by a user-space copy */
+	uint64_t bytes_spliced_in;    /**< bytes put into lists as kernel pages, not copied */
+	uint64_t bytes_copied_out;    /**< bytes written out from user memory (write/writev) */
+	uint64_t bytes_spliced_out;   /**< bytes written out by splice from kernel pages */
+	uint64_t bytes_teed;          /**< bytes duplicated pipe-to-pipe by tee */
+	uint64_t bytes_materialized;  /**< kernel-page bytes copied into user memory to be read */
+	uint64_t materializations;    /**< how many times that happened */
+	uint64_t fallbacks;           /**< zero-copy requests that had to copy instead */
+	uint64_t pipes_created;       /**< pipes ever created */
+	uint64_t pipes_live;          /**< pipes open now, pooled ones included */
+};
+
+/**
+ * @brief Flag for zbl_splice_to(): remove the bytes written from the front of the list.
+ *
+ * Draining lets the library move kernel pages that only this list references
+ * straight out of their pipe, without duplicating them with tee first.
+ */
+#define ZBL_DRAIN 0x1u
+
+/* ------------------------------------------------------------------------ */
+/** @name Lifecycle and queries */
+/** @{ */
+
+/**
+ * @brief Creates an empty list.
+ * @return the list, or NULL with errno ENOMEM.
+ * Release it with zbl_free().
+ */
+zbl_t *zbl_new(void);
+
+/**
+ * @brief Frees a list and drops its references to storage.
+ *
+ * Storage shared with other lists stays alive for them; a block whose last
+ * reference goes away is released (user memory through its release callback).
+ * @param bl the list, or NULL (no-op). @p bl is invalid after the call.
+ */
+void zbl_free(zbl_t *bl);
+
+/**
+ * @brief Empties a list, dropping its references to storage.
+ * @param bl the list, or NULL (no-op).
+ */
+void zbl_clear(zbl_t *bl);
+
+/**
+ * @brief Total bytes in the list. O(1).
+ * @param bl the list; NULL gives 0.
+ */
+size_t zbl_length(const zbl_t *bl);
+
+/**
+ * @brief Number of segments in the list (Ceph's get_num_buffers). O(1).
+ * @param bl the list; NULL gives 0.
+ */
+size_t zbl_segments(const zbl_t *bl);
+
+/**
+ * @brief Whether the list has at most one segment.
+ * @param bl the list; NULL gives true (an empty list is contiguous).
+ */
+bool zbl_is_contiguous(const zbl_t *bl);
+
+/**
+ * @brief Bytes of the list held only as kernel pages (pipe or file segments)
+ *        and not yet copied into user memory.
+ *
+ * `zbl_kernel_bytes(bl) == zbl_length(bl)` asserts that nothing in the list
+ * has been materialized. O(segments).
+ * @param bl the list; NULL gives 0.
+ */
+size_t zbl_kernel_bytes(const zbl_t *bl);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/** @name Adding data */
+/** @{ */
+
+/**
+ * @brief Copies @p len bytes to the end of the list.
+ *
+ * The bytes go into the tail room of the last library-owned block when it has
+ * room (no new segment), otherwise into a new block. Always copies (counted
+ * in bytes_copied_in).
+ * @param bl the list.
+ * @param data the bytes; may be NULL only when @p len is 0.
+ * @param len how many bytes.
+ * @return 0; -EINVAL if @p bl is NULL or @p data is NULL with @p len > 0;
+ *         -ENOMEM (list unchanged).
+ */
+int zbl_append(zbl_t *bl, const void *data, size_t len);
+
+/**
+ * @brief Appends @p len zero bytes.
+ * @return 0; -EINVAL if @p bl is NULL; -ENOMEM (list unchanged).
+ */
+int zbl_append_zero(zbl_t *bl, size_t len);
+
+/**
+ * @brief Appends all of @p src to @p dst, sharing its storage. Never copies bytes.
+ *
+ * @p src is unchanged. @p dst may be @p src (the list is doubled).
+ * @return 0; -EINVAL if either is NULL; -ENOMEM (dst unchanged).
+ */
+int zbl_append_list(zbl_t *dst, const zbl_t *src);
+
+/**
+ * @brief Moves all segments of @p src to the end of @p dst. Never copies bytes.
+ *
+ * After the call @p src is empty (and still a valid list).
+ * @return 0; -EINVAL if either is NULL or they are the same list;
+ *         -ENOMEM (both unchanged).
+ */
+int zbl_claim_append(zbl_t *dst, zbl_t *src);
+
+/**
+ * @brief Appends caller memory without copying it.
+ *
+ * The list (and every list it shares the block with) refers to @p data
+ * directly. `release(ctx)` is called exactly once, from whichever thread drops
+ * the last reference, when no list refers to the memory any more; it is also
+ * called (before returning -ENOMEM) if the append itself fails, so ownership
+ * always passes to the library. The caller must not change or free the memory
+ * until then.
+ * @param bl the list.
+ * @param data the memory; may be NULL only when @p len is 0.
+ * @param len its length; 0 appends nothing (release is still called once).
+ * @param release called when the memory is no longer referenced, or NULL.
+ * @param ctx passed to @p release.
+ * @return 0; -EINVAL if @p bl is NULL or @p data is NULL with @p len > 0 (then
+ *         @p release is not called); -ENOMEM.
+ */
+int zbl_append_ref(zbl_t *bl, const void *data, size_t len,
+		   void (*release)(void *ctx), void *ctx);
+
+/**
+ * @brief Appends a lazy reference to bytes [off, off+len) of a regular file.
+ *
+ * Nothing is read now. The library keeps its own duplicate of @p fd (closed
+ * when the last reference goes), so the caller may close @p fd at once. The
+ * bytes are read from the file when they are first read through the list,
+ * and written out by splice from the file (no user-space copy) by
+ * zbl_write_fd()/zbl_splice_to(). They are the file's bytes at the time they
+ * are read or written out: if the file changes before then, the list sees the
+ * new bytes; if it shrinks, reads fail with -EIO and writes with -ENODATA.
+ * @return 0; -EINVAL if @p bl is NULL, @p fd is not an open regular file, or
+ *         @p off is negative; -ERANGE if the range ends past end of file;
+ *         -EMFILE/-ENFILE if the descriptor cannot be duplicated; -ENOMEM.
+ */
+int zbl_append_file(zbl_t *bl, int fd, int64_t off, size_t len);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/** @name Slicing */
+/** @{ */
+
+/**
+ * @brief Replaces @p dst with bytes [off, off+len) of @p src, sharing storage.
+ *
+ * Never copies bytes. @p dst may be @p src. Finding @p off is O(log segments).
+ * @return 0; -EINVAL if either is NULL; -ERANGE if off + len > length(src);
+ *         -ENOMEM. On failure @p dst is unchanged.
+ */
+int zbl_substr_of(zbl_t *dst, const zbl_t *src, size_t off, size_t len);
+
+/**
+ * @brief Removes bytes [off, off+len) from @p bl.
+ *
+ * If @p claim_by is not NULL the removed bytes are appended to it, sharing
+ * storage (never copied). `len == 0` is a no-op returning 0 (after the range
+ * check). Removing from the front is O(log segments); from the middle it
+ * moves the segment array, O(segments).
+ * @return 0; -EINVAL if @p bl is NULL or @p claim_by is @p bl; -ERANGE if
+ *         off + len > length(bl); -ENOMEM (both unchanged).
+ */
+int zbl_splice(zbl_t *bl, size_t off, size_t len, zbl_t *claim_by);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/** @name Reading */
+/** @{ */
+
+/**
+ * @brief Copies bytes [off, off+len) of the list to @p dst.
+ *
+ * Kernel-page segments are read into user memory first, once per block
+ * (counted in bytes_materialized); later reads use that copy.
+ * @return 0; -EINVAL if @p bl is NULL or @p dst is NULL with @p len > 0;
+ *         -ERANGE if off + len > length; -EIO/-ENOMEM if kernel pages could
+ *         not be read.
+ */
+int zbl_copy_out(const zbl_t *bl, size_t off, size_t len, void *dst);
+
+/**
+ * @brief Pointer to all bytes of the list, contiguous.
+ *
+ * Rebuilds the list into one memory segment if it has several or its only
+ * segment holds kernel pages (a copy). The bytes are read-only: writing
+ * through the pointer is not allowed, as other lists may share them and
+ * cached CRCs would go stale (if you do, call zbl_invalidate_crc()).
+ * @return the bytes, valid until the list is next modified or freed; NULL
+ *         with errno 0 for an empty list; NULL with errno EINVAL (bl NULL),
+ *         ENOMEM or EIO on failure (list unchanged).
+ */
+const char *zbl_c_str(zbl_t *bl);
+
+/**
+ * @brief Makes the list one memory segment (a copy unless it already is one).
+ * @return 0; -EINVAL if @p bl is NULL; -ENOMEM or -EIO (list unchanged).
+ */
+int zbl_rebuild(zbl_t *bl);
+
+/**
+ * @brief Makes every segment start at an address aligned to @p align and
+ *        merges segments where that needs a copy anyway.
+ *
+ * Segments that already start aligned and have a length that is a multiple
+ * of @p align (or are last) are kept; each run of other segments is copied
+ * into one new aligned block. Kernel-page segments are always copied into
+ * memory.
+ * @return 0; -EINVAL if @p bl is NULL or @p align is not a power of two;
+ *         -ENOMEM or -EIO (list unchanged).
+ */
+int zbl_rebuild_aligned(zbl_t *bl, size_t align);
+
+/**
+ * @brief Compares contents in memcmp order; a proper prefix sorts first.
+ * @return <0, 0 or >0. NULL sorts before any list; two NULLs are equal.
+ *         Kernel pages that cannot be read compare as if empty from there on.
+ */
+int zbl_cmp(const zbl_t *a, const zbl_t *b);
+
+/**
+ * @brief Whether two lists have the same length and bytes.
+ * @return true if equal; false otherwise or if either is NULL (two NULLs are
+ *         equal) or kernel pages could not be read.
+ */
+bool zbl_contents_equal(const zbl_t *a, const zbl_t *b);
+
+/**
+ * @brief CRC-32C (Castagnoli) of the contents, continuing from @p crc.
+ *
+ * No inversion before or after (Ceph's convention):
+ * `zbl_crc32c(<"A">, 0) == 0xB3109EBF`,
+ * `~zbl_crc32c(<"123456789">, ~0u) == 0xE3069283`. Computed with ISA-L's
+ * crc32_iscsi. The CRC of each large segment's range is cached in its block,
+ * so a repeated CRC of unchanged shared data does not reread it (a different
+ * seed is adjusted in O(log length)). Bytes are assumed not to change while
+ * referenced; see zbl_invalidate_crc().
+ * @return the CRC; for NULL or an empty list, @p crc. If kernel pages cannot
+ *         be read the result covers the bytes before them and errno is set
+ *         to EIO (errno is 0 otherwise).
+ */
+uint32_t zbl_crc32c(const zbl_t *bl, uint32_t crc);
+
+/**
+ * @brief Forgets the cached CRCs of every block the list refers to.
+ *
+ * Needed only if a program changed bytes in place (memory given to
+ * zbl_append_ref() or written through zbl_c_str()) against the rules.
+ * @param bl the list, or NULL (no-op).
+ */
+void zbl_invalidate_crc(zbl_t *bl);
+
+/**
+ * @brief Writes the contents to @p out in exactly the format of `hexdump -C`.
+ *
+ * Rows of 16 bytes; a row equal to the one before is folded into one `*`
+ * line; a final line gives the length. An empty list writes nothing.
+ * @return 0; -EINVAL if an argument is NULL; -EIO if writing or reading
+ *         kernel pages failed.
+ */
+int zbl_hexdump(const zbl_t *bl, FILE *out);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/** @name Iterators */
+/** @{ */
+
+/**
+ * @brief Initialises a cursor at offset @p off of @p bl. O(log segments).
+ * @return 0; -EINVAL if @p it or @p bl is NULL; -ERANGE if off > length.
+ */
+int zbl_iter_init(zbl_iter_t *it, const zbl_t *bl, size_t off);
+
+/**
+ * @brief Moves the cursor forward by @p n bytes.
+ * @return 0; -EINVAL if @p it is NULL; -ERANGE (cursor unchanged) if fewer
+ *         than @p n bytes remain.
+ */
+int zbl_iter_advance(zbl_iter_t *it, size_t n);
+
+/** @brief Offset of the cursor in its list (0 for NULL). */
+size_t zbl_iter_offset(const zbl_iter_t *it);
+
+/** @brief Bytes after the cursor (0 for NULL). */
+size_t zbl_iter_remaining(const zbl_iter_t *it);
+
+/**
+ * @brief Copies @p len bytes at the cursor to @p dst and advances.
+ * @return 0; -EINVAL for NULL arguments; -ERANGE (cursor unchanged) if fewer
+ *         than @p len remain; -EIO if kernel pages could not be read.
+ */
+int zbl_iter_copy(zbl_iter_t *it, size_t len, void *dst);
+
+/**
+ * @brief Points @p *p at the bytes under the cursor and advances past them.
+ *
+ * Returns how many bytes are contiguous there, at most @p want; 0 at the end,
+ * for NULL arguments, or if kernel pages could not be read (errno EIO; *p
+ * NULL). Kernel-page segments are read into memory first (once per block).
+ * The pointer is valid until the list is modified or freed.
+ */
+size_t zbl_iter_get_ptr_and_advance(zbl_iter_t *it, size_t want, const char **p);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/** @name File descriptors
+ *
+ * `off` arguments follow pread/pwrite: NULL uses and advances the
+ * descriptor's own position; non-NULL starts at `*off`, leaves the position
+ * alone, and advances `*off` by the bytes moved (-ESPIPE on a descriptor that
+ * cannot seek).
+ */
+/** @{ */
+
+/**
+ * @brief Reads up to @p len bytes from @p fd into library memory and appends them.
+ *
+ * A copy (counted in bytes_copied_in). Retries EINTR; keeps reading until
+ * @p len bytes, end of file, or EAGAIN on a non-blocking descriptor after
+ * something was read.
+ * @return bytes appended; 0 at end of file; -EAGAIN if a non-blocking
+ *         descriptor had nothing; -EINVAL for a NULL list or negative fd;
+ *         another -errno from read(2) if nothing was read (an error after
+ *         some bytes returns the count; the next call reports it).
+ */
+ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len);
+
+/**
+ * @brief Writes all of @p bl to @p fd; @p bl is unchanged.
+ *
+ * Retries partial writes and EINTR; memory segments go by writev(2),
+ * kernel-page segments by splice(2) (see zbl_splice_to()).
+ * @return bytes written (the list's length on a blocking descriptor); on a
+ *         non-blocking one the bytes written before EAGAIN, or -EAGAIN if
+ *         none; -EPIPE/-ECONNRESET if the peer is gone; another -errno.
+ */
+ssize_t zbl_write_fd(const zbl_t *bl, int fd);
+
+/**
+ * @brief Moves up to @p len bytes from @p fd into the list as kernel pages.
+ *
+ * @p fd may be a socket, pipe or regular file. Where the kernel cannot splice
+ * from it the bytes are copied instead (counted in fallbacks and
+ * bytes_copied_in). Same stopping rule as zbl_read_fd(). Respects the
+ * descriptor's blocking mode.
+ * @param flags 0 (no flags are defined yet; others give -EINVAL).
+ * @return bytes appended; 0 at end of file; -errno as zbl_read_fd().
+ */
+ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned flags);
+
+/**
+ * @brief Writes the list to @p fd from the front, like zbl_write_fd().
+ *
+ * With @p flags 0 the list is unchanged and may be written again. With
+ * ::ZBL_DRAIN the bytes written are removed from the front of @p bl, also
+ * when the call then fails or stops at EAGAIN (partial progress is never
+ * lost: the return value says how much went).
+ * @return bytes written; on a non-blocking descriptor the bytes written
+ *         before EAGAIN, or -EAGAIN if none; -EINVAL for bad arguments or
+ *         unknown flags; -ESPIPE if @p off is given for an unseekable fd;
+ *         -EPIPE/-ECONNRESET if the peer is gone; another -errno.
+ */
+ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/** @name Instrumentation */
+/** @{ */
+
+/**
+ * @brief Copies the process-wide counters into @p out (NULL: no-op).
+ * Each counter is read atomically; the set is not one snapshot.
+ */
+void zbl_stats_get(struct zbl_stats *out);
+
+/** @brief Zeroes every counter except pipes_live. */
+void zbl_stats_reset(void);
+
+/** @brief Closes every idle pooled pipe. */
+void zbl_pool_flush(void);
+
+/**
+ * @brief A trace callback: @p what names the event ("materialize" when kernel
+ *        pages were copied into memory to be read, "fallback: <function>" when
+ *        a zero-copy request had to copy), @p bytes how many bytes were copied.
+ *
+ * Called in the thread that copied, from inside the library: it must not
+ * call back into the library with a list it was given by that thread.
+ */
+typedef void (*zbl_trace_fn)(const char *what, size_t bytes, void *ctx);
+
+/**
+ * @brief Installs (or, with NULL, removes) a process-wide trace callback,
+ *        called for every materialization and fallback.
+ *
+ * Independently, setting the environment variable ZBL_TRACE=1 prints each
+ * event to stderr with a backtrace of the call site (read at the first event).
+ */
+void zbl_trace_set(zbl_trace_fn fn, void *ctx);
+
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ZBL_H */
