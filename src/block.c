@@ -71,9 +71,7 @@ struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
 		return NULL;
 	block_init(b, ZBL__BLOCK_FILE, NULL, len, len);
 	b->u.k.fd = fd;
-	b->u.k.wfd = -1;
 	b->u.k.file_off = off;
-	b->u.k.pipe_bytes = 0;
 	return b;
 }
 
@@ -94,6 +92,10 @@ static void block_release(struct zbl__block *b)
 	case ZBL__BLOCK_FILE:
 		free(data);
 		close(b->u.k.fd);
+		break;
+	case ZBL__BLOCK_PIPE:
+		free(data);
+		zbl__pipe_put(&b->u.k.pipe, b->cap - b->u.k.head);
 		break;
 	}
 	free(b);
@@ -140,7 +142,7 @@ const char *zbl__block_materialize(struct zbl__block *b)
 		errno = ENOMEM;
 		return NULL;
 	}
-	err = zbl__file_read(b, data);
+	err = b->kind == ZBL__BLOCK_FILE ? zbl__file_read(b, data) : zbl__kpage_read_pipe(b, data);
 	if (err < 0) {
 		pthread_mutex_unlock(lock);
 		free(data);

@@ -56,8 +56,8 @@ int zbl__file_read(struct zbl__block *b, char *dst)
 	size_t done = 0;
 
 	while (done < b->cap) {
-		ssize_t n = pread(b->u.k.fd, dst + done, b->cap - done,
-				  b->u.k.file_off + (off_t)done);
+		ssize_t n = zbl__sys_pread(b->u.k.fd, dst + done, b->cap - done,
+					   b->u.k.file_off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -99,7 +99,7 @@ ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len)
 		if (nb)
 			iov[niov++] = (struct iovec){ nb->inline_data, want - n1 };
 		do {
-			n = off ? preadv(fd, iov, niov, *off) : readv(fd, iov, niov);
+			n = zbl__sys_readv(fd, iov, niov, off);
 		} while (n < 0 && errno == EINTR);
 		err = n < 0 ? -errno : 0;
 		if (n <= 0) {
@@ -150,7 +150,7 @@ static ssize_t write_iov(int fd, int64_t *off, const struct iovec *iov, int n)
 	ssize_t r;
 
 	do {
-		r = off ? pwritev(fd, iov, n, *off) : writev(fd, iov, n);
+		r = zbl__sys_writev(fd, iov, n, off);
 	} while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
@@ -191,7 +191,7 @@ static ssize_t write_file_copy(const struct zbl__block *b, size_t from, size_t l
 	ssize_t r;
 
 	do {
-		r = pread(b->u.k.fd, buf, n, b->u.k.file_off + (off_t)from);
+		r = zbl__sys_pread(b->u.k.fd, buf, n, b->u.k.file_off + (off_t)from);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -errno;
@@ -224,9 +224,9 @@ static ssize_t write_file_seg(const struct zbl__seg *s, size_t skip, int fd, int
 	do {
 		if (off) {
 			loff_t in64 = in, out64 = *off;
-			r = copy_file_range(b->u.k.fd, &in64, fd, &out64, len, 0);
+			r = zbl__sys_copy_file_range(b->u.k.fd, &in64, fd, &out64, len);
 		} else {
-			r = sendfile(fd, b->u.k.fd, &in, len);
+			r = zbl__sys_sendfile(fd, b->u.k.fd, &in, len);
 		}
 	} while (r < 0 && errno == EINTR);
 	if (r > 0) {
@@ -241,8 +241,10 @@ static ssize_t write_file_seg(const struct zbl__seg *s, size_t skip, int fd, int
 	return -errno;
 }
 
-ssize_t zbl__write_kernel_seg(const struct zbl__seg *s, size_t skip, int fd, int64_t *off)
+ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain)
 {
+	if (s->b->kind == ZBL__BLOCK_PIPE)
+		return zbl__write_pipe_seg(s, skip, fd, off, drain);
 	return write_file_seg(s, skip, fd, off);
 }
 
@@ -258,12 +260,12 @@ ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 		return 0;
 	zbl__sigpipe_block(&guard);
 	while (i < bl->count) {
-		const struct zbl__seg *s = zbl__seg_at(bl, i);
+		struct zbl__seg *s = zbl__seg_at(bl, i);
 		size_t run_segs = 1;
 		ssize_t r;
 
 		if (zbl__block_is_kernel(s->b))
-			r = zbl__write_kernel_seg(s, skip, fd, off);
+			r = zbl__write_kernel_seg(s, skip, fd, off, flags & ZBL_DRAIN);
 		else
 			r = write_memory_run(bl, i, skip, fd, off, &run_segs);
 		if (r <= 0) {

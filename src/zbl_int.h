@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "zbl.h"
+#include "sys.h"
 
 #define ZBL__LIKELY(x) __builtin_expect(!!(x), 1)
 #define ZBL__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -30,6 +31,7 @@ enum zbl__kind {
 	ZBL__BLOCK_ALIGNED,  /* library memory from posix_memalign, freed with free() */
 	ZBL__BLOCK_REF,      /* caller memory with a release callback */
 	ZBL__BLOCK_FILE,     /* a range of a regular file, read lazily */
+	ZBL__BLOCK_PIPE,     /* kernel pages held in a pipe */
 };
 
 /* One cached CRC per block: crc32c with seed 0 of bytes [off, off+len). */
@@ -41,12 +43,23 @@ struct zbl__crc_cache {
 	uint32_t crc0;
 };
 
+/*
+ * A pipe: one descriptor open for reading and writing (rfd == wfd), or two
+ * where /proc is missing; size is its capacity in bytes.
+ */
+struct zbl__pipe {
+	int rfd;
+	int wfd;
+	size_t size;
+};
+
 /* Kernel-page storage: file ranges and pipes. */
 struct zbl__kblock {
-	int fd;              /* file: our dup; pipe: a descriptor open for reading and writing */
-	int wfd;             /* pipe only: the write end when it is a separate descriptor, else -1 */
-	int64_t file_off;    /* file only: offset of byte 0 of the block in the file */
-	size_t pipe_bytes;   /* pipe only: bytes held in the pipe */
+	int fd;              /* file: our duplicate of the caller's descriptor */
+	int64_t file_off;    /* file: offset of byte 0 of the block in the file */
+	struct zbl__pipe pipe; /* pipe: holds block bytes [head, cap) */
+	size_t head;         /* pipe: block bytes already consumed from the pipe (drained) */
+	bool sealed;         /* pipe: ran out of slots; append no more */
 };
 
 struct zbl__block {
@@ -122,7 +135,7 @@ static inline void zbl__block_get(struct zbl__block *b)
 
 static inline bool zbl__block_is_kernel(const struct zbl__block *b)
 {
-	return b->kind == ZBL__BLOCK_FILE;
+	return b->kind >= ZBL__BLOCK_FILE;
 }
 
 /*
@@ -148,10 +161,24 @@ void zbl__sigpipe_restore(struct zbl__sigpipe_guard *g, bool epipe);
 int zbl__file_read(struct zbl__block *b, char *dst);
 ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len);
 ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags);
-ssize_t zbl__write_kernel_seg(const struct zbl__seg *s, size_t skip, int fd, int64_t *off);
+ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain);
 
 /* stats.c: reports a copy the caller may want to find (ZBL_TRACE). */
 void zbl__trace(const char *what, size_t bytes);
+
+/* pipe.c */
+int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes);
+void zbl__pipe_put(struct zbl__pipe *p, size_t bytes_left);
+int zbl__pipe_discard(int rfd, size_t len);
+int zbl__devnull(void);
+size_t zbl__pipe_bytes_max(void);
+bool zbl__pipes_single_fd(void);
+size_t zbl__held_pipe_bytes(void);
+
+/* kpage.c */
+struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p);
+int zbl__kpage_read_pipe(struct zbl__block *b, char *dst);
+ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain);
 
 /* list.c */
 static inline struct zbl__seg *zbl__seg_at(const zbl_t *bl, size_t i)

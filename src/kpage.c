@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pipe-backed blocks: bringing bytes in from a descriptor as kernel pages
+ * (zbl_splice_from), writing windows of them out (tee for shared data,
+ * splice straight out when draining the only reference), and reading them
+ * into memory when a program wants to look at them.
+ *
+ * A pipe block holds block bytes [head, cap) in its pipe, in order. head is
+ * 0 unless the only list holding the block drained bytes from its front.
+ */
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "zbl_int.h"
+
+struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p)
+{
+	struct zbl__block *b = malloc(sizeof(*b));
+
+	if (!b)
+		return NULL;
+	atomic_init(&b->refs, 1);
+	b->kind = ZBL__BLOCK_PIPE;
+	atomic_init(&b->data, NULL);
+	b->cap = 0;
+	atomic_init(&b->fill, 0);
+	atomic_flag_clear(&b->crc.lock);
+	b->crc.valid = false;
+	b->u.k.fd = -1;
+	b->u.k.file_off = 0;
+	b->u.k.pipe = *p;
+	b->u.k.head = 0;
+	b->u.k.sealed = false;
+	return b;
+}
+
+/*
+ * Duplicates the first @len bytes of @src into the empty pipe @dst with tee.
+ * dst is at least as large as src, so one tee takes everything; a short tee
+ * means the slots ran out and is an error.
+ */
+static int tee_all(int src, const struct zbl__pipe *dst, size_t len)
+{
+	ssize_t r;
+
+	do {
+		r = zbl__sys_tee(src, dst->wfd, len, SPLICE_F_NONBLOCK);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if ((size_t)r != len)
+		return -EIO;
+	ZBL__STAT_ADD(bytes_teed, r);
+	return 0;
+}
+
+/* Reads the block's bytes from its pipe (without consuming them) into @dst. */
+int zbl__kpage_read_pipe(struct zbl__block *b, char *dst)
+{
+	size_t head = b->u.k.head, len = b->cap - head;
+	struct zbl__pipe scratch;
+	int err;
+
+	if (!len)
+		return 0;
+	err = zbl__pipe_get(&scratch, b->u.k.pipe.size);
+	if (err < 0)
+		return err == -ENOMEM ? err : -EIO;
+	err = tee_all(b->u.k.pipe.rfd, &scratch, len);
+	size_t got = 0;
+	while (!err && got < len) {
+		ssize_t r = zbl__sys_read(scratch.rfd, dst + head + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			err = r < 0 ? -errno : -EIO;
+		else
+			got += (size_t)r;
+	}
+	/* On error the scratch pipe may still hold bytes: pipe_put closes it then. */
+	zbl__pipe_put(&scratch, err ? 1 : 0);
+	return err;
+}
+
+/*
+ * Splices @len bytes from pipe descriptor @rfd to @fd (at *off + done when
+ * off is given). Returns bytes moved, or -errno if none. Blocks as @fd does.
+ */
+static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		loff_t o = off ? *off + (int64_t)done : 0;
+		ssize_t r = zbl__sys_splice(rfd, NULL, fd, off ? &o : NULL, len - done,
+					    SPLICE_F_MORE);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (done)
+				break;
+			return r < 0 ? -errno : -EIO;
+		}
+		done += (size_t)r;
+		ZBL__STAT_ADD(bytes_spliced_out, r);
+	}
+	return (ssize_t)done;
+}
+
+/* Writes from the block's memory copy: the fallback when pipes are unavailable. */
+static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, int fd, int64_t *off)
+{
+	const char *d = zbl__seg_data(s);
+	ssize_t r;
+
+	if (!d)
+		return -errno;
+	struct iovec iov = { (void *)(d + skip), s->len - skip };
+	do {
+		r = zbl__sys_writev(fd, &iov, 1, off);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	ZBL__STAT_ADD(bytes_copied_out, r);
+	ZBL__STAT_ADD(fallbacks, 1);
+	zbl__trace("fallback: write of pipe pages from memory", (size_t)r);
+	return r;
+}
+
+ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain)
+{
+	struct zbl__block *b = s->b;
+	size_t rel = s->off + skip - b->u.k.head; /* bytes in the pipe before the window */
+	size_t len = s->len - skip;
+	struct zbl__pipe scratch;
+	ssize_t r;
+	int err;
+
+	if (drain && atomic_load_explicit(&b->refs, memory_order_acquire) == 1) {
+		/*
+		 * Only this list holds the block and it gives the bytes up: move
+		 * them straight out of the block's pipe, no tee.
+		 */
+		err = zbl__pipe_discard(b->u.k.pipe.rfd, rel);
+		if (err < 0)
+			return err;
+		b->u.k.head += rel;
+		r = splice_out(b->u.k.pipe.rfd, fd, off, len);
+		if (r > 0)
+			b->u.k.head += (size_t)r;
+		return r;
+	}
+	/* Shared or kept: duplicate the pipe's front, drop the head, send the window. */
+	err = zbl__pipe_get(&scratch, b->u.k.pipe.size);
+	if (err < 0)
+		return write_from_memory(s, skip, fd, off);
+	err = tee_all(b->u.k.pipe.rfd, &scratch, rel + len);
+	if (!err)
+		err = zbl__pipe_discard(scratch.rfd, rel);
+	if (err < 0) {
+		zbl__pipe_put(&scratch, 1);
+		return err;
+	}
+	r = splice_out(scratch.rfd, fd, off, len);
+	size_t left = r > 0 ? len - (size_t)r : len;
+	/* Empty the scratch pipe so it can be pooled; if that fails it is closed. */
+	if (left && zbl__pipe_discard(scratch.rfd, left) == 0)
+		left = 0;
+	zbl__pipe_put(&scratch, left);
+	return r;
+}
+
+/*
+ * Whether @fd has bytes to read now. Tells "the source is empty" from "our
+ * pipe is full" after a non-blocking splice returned EAGAIN, which can mean
+ * either (DESIGN.md, kernel fact 2).
+ */
+static bool readable_now(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+}
+
+/* For a blocking @fd, waits until it is readable and returns true. */
+static bool source_blocks(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return false;
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return false;
+	return true;
+}
+
+/*
+ * The list's last segment when it is a pipe block that only this list holds,
+ * whose window runs to the block's end and which nobody has read into memory:
+ * new bytes can go into the same pipe.
+ */
+static struct zbl__seg *open_pipe_tail(zbl_t *bl)
+{
+	if (!bl->count)
+		return NULL;
+	struct zbl__seg *s = zbl__seg_at(bl, bl->count - 1);
+	struct zbl__block *b = s->b;
+	if (b->kind != ZBL__BLOCK_PIPE || s->off + s->len != b->cap ||
+	    atomic_load_explicit(&b->refs, memory_order_acquire) != 1 ||
+	    atomic_load_explicit(&b->data, memory_order_acquire) || b->u.k.sealed ||
+	    b->cap - b->u.k.head >= b->u.k.pipe.size)
+		return NULL;
+	return s;
+}
+
+/* Outcome of one splice into a pipe block. */
+enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR };
+
+static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, size_t want,
+				    ssize_t *moved)
+{
+	size_t room = b->u.k.pipe.size - (b->cap - b->u.k.head);
+	ssize_t r;
+
+	if (want > room)
+		want = room;
+	do {
+		loff_t o = off ? *off : 0;
+		r = zbl__sys_splice(fd, off ? &o : NULL, b->u.k.pipe.wfd, NULL, want,
+				    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} while (r < 0 && errno == EINTR);
+	*moved = r;
+	if (r > 0)
+		return FILL_MOVED;
+	if (r == 0)
+		return FILL_EOF;
+	if (errno != EAGAIN)
+		return FILL_ERROR;
+	/* EAGAIN: the source is empty, or the pipe ran out of slots before bytes. */
+	return readable_now(fd) ? FILL_PIPE_FULL : FILL_EMPTY;
+}
+
+/*
+ * Whether splice(2) from @fd cannot work at all, so copying is the only
+ * way: the file system or socket type does not support it.
+ */
+static bool splice_unsupported(int err)
+{
+	return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP;
+}
+
+/* Moves the bytes; returns bytes appended, 0 at end of file, or -errno. */
+static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool *fallback)
+{
+	size_t total = 0;
+
+	*fallback = false;
+	while (total < len) {
+		struct zbl__seg *tail = open_pipe_tail(bl);
+		struct zbl__block *b = tail ? tail->b : NULL;
+		struct zbl__pipe p;
+		ssize_t moved;
+		int err;
+
+		if (!b) {
+			if (zbl__reserve(bl, 1) < 0)
+				return total ? (ssize_t)total : -ENOMEM;
+			err = zbl__pipe_get(&p, 0);
+			if (err < 0) {
+				/* No pipe to be had (descriptors, budget): copy instead. */
+				*fallback = true;
+				return (ssize_t)total;
+			}
+			b = zbl__block_new_pipe(&p);
+			if (!b) {
+				zbl__pipe_put(&p, 0);
+				return total ? (ssize_t)total : -ENOMEM;
+			}
+		}
+		enum fill_result res = splice_into(fd, off, b, len - total, &moved);
+		err = errno;
+		if (res == FILL_MOVED) {
+			b->cap += (size_t)moved;
+			atomic_store_explicit(&b->fill, b->cap, memory_order_relaxed);
+			if (tail) {
+				tail->len += (size_t)moved;
+				bl->len += (size_t)moved;
+			} else {
+				zbl__push_seg(bl, b, 0, (size_t)moved);
+			}
+			if (off)
+				*off += moved;
+			total += (size_t)moved;
+			ZBL__STAT_ADD(bytes_spliced_in, moved);
+			continue;
+		}
+		if (!tail)
+			zbl__block_put(b); /* an empty new block: its pipe goes back to the pool */
+		switch (res) {
+		case FILL_PIPE_FULL:
+			if (!tail)
+				return total ? (ssize_t)total : -EIO; /* an empty pipe cannot be full */
+			/* Seal this pipe; the next round opens another. */
+			tail->b->u.k.sealed = true;
+			continue;
+		case FILL_EOF:
+			return (ssize_t)total;
+		case FILL_EMPTY:
+			/*
+			 * SPLICE_F_NONBLOCK also makes a pipe source non-blocking:
+			 * for a blocking source, wait as read(2) would.
+			 */
+			if (!total && source_blocks(fd))
+				continue;
+			return total ? (ssize_t)total : -EAGAIN;
+		default:
+			if (!total && splice_unsupported(err)) {
+				*fallback = true;
+				return 0;
+			}
+			return total ? (ssize_t)total : -err;
+		}
+	}
+	return (ssize_t)total;
+}
+
+ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned flags)
+{
+	bool fallback;
+	ssize_t r, c;
+
+	if (!bl || fd < 0 || flags || (off && *off < 0))
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	if (len > SIZE_MAX - bl->len)
+		return -ERANGE;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	r = splice_from_fd(bl, fd, off, len, &fallback);
+	if (r < 0 || !fallback)
+		return r;
+	/* The kernel would not hold these bytes as pages: copy the rest, and say so. */
+	c = zbl__read_copy(bl, fd, off, len - (size_t)r);
+	if (c > 0) {
+		ZBL__STAT_ADD(fallbacks, 1);
+		zbl__trace("fallback: zbl_splice_from", (size_t)c);
+	}
+	if (c < 0)
+		return r ? r : c;
+	return r + c;
+}
