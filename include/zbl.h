@@ -193,16 +193,17 @@ int zbl_claim_append(zbl_t *dst, zbl_t *src);
  * The list (and every list it shares the block with) refers to @p data
  * directly. `release(ctx)` is called exactly once, from whichever thread drops
  * the last reference, when no list refers to the memory any more; it is also
- * called (before returning -ENOMEM) if the append itself fails, so ownership
- * always passes to the library. The caller must not change or free the memory
- * until then.
+ * called (before returning) if the append fails with -ERANGE or -ENOMEM, so
+ * ownership passes to the library on every call but one with invalid
+ * arguments. The caller must not change or free the memory until then.
  * @param bl the list.
  * @param data the memory; may be NULL only when @p len is 0.
  * @param len its length; 0 appends nothing (release is still called once).
  * @param release called when the memory is no longer referenced, or NULL.
  * @param ctx passed to @p release.
  * @return 0; -EINVAL if @p bl is NULL or @p data is NULL with @p len > 0 (then
- *         @p release is not called); -ENOMEM.
+ *         @p release is not called); -ERANGE if the list's length would
+ *         overflow; -ENOMEM.
  */
 int zbl_append_ref(zbl_t *bl, const void *data, size_t len,
 		   void (*release)(void *ctx), void *ctx);
@@ -483,6 +484,33 @@ typedef void (*zbl_trace_fn)(const char *what, size_t bytes, void *ctx);
  * event to stderr with a backtrace of the call site (read at the first event).
  */
 void zbl_trace_set(zbl_trace_fn fn, void *ctx);
+
+/**
+ * @brief What this kernel and user allow, as found by zbl_caps().
+ */
+struct zbl_caps {
+	size_t pipe_max_size;         /**< /proc/sys/fs/pipe-max-size, bytes */
+	size_t pipe_bytes;            /**< size the library asks for each pipe, bytes */
+	size_t pipe_user_pages_soft;  /**< per-user budget, pages (0: unlimited or unknown) */
+	size_t pipe_bytes_held;       /**< bytes of pipe capacity this process holds now */
+	bool budget_applies;          /**< false if this process may exceed the budget (CAP_SYS_ADMIN/CAP_SYS_RESOURCE) */
+	bool single_fd_pipes;         /**< one descriptor per pipe via /proc/self/fd */
+	bool splice_file_aliases;     /**< file->pipe splice shares page-cache pages (later file writes show through) */
+	bool vmsplice_aliases;        /**< vmsplice shares user pages instead of copying them */
+};
+
+/**
+ * @brief Fills @p out with what this kernel and user allow.
+ *
+ * The first call probes the kernel (a few pipe and file operations on a
+ * temporary file, well under a millisecond); later calls reuse the probe.
+ * The library never relies on aliasing for correctness; the probe results
+ * are reported so a program can tell what a "zero-copy" path means here.
+ * To let an unprivileged user hold more data in pipes, raise the sysctl
+ * fs.pipe-user-pages-soft (pages, per user across all its processes).
+ * @return 0; -EINVAL if @p out is NULL.
+ */
+int zbl_caps(struct zbl_caps *out);
 
 /** @} */
 

@@ -335,12 +335,15 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
 
 	if (!bl || fd < 0 || flags || (off && *off < 0))
 		return -EINVAL;
-	if (len == 0)
-		return 0;
+	/* "Up to len": never more than the list or a file offset can hold. */
 	if (len > SIZE_MAX - bl->len)
-		return -ERANGE;
+		len = SIZE_MAX - bl->len;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
+	if (off && (uint64_t)len > (uint64_t)(INT64_MAX - *off))
+		len = (size_t)(INT64_MAX - *off);
+	if (len == 0)
+		return 0;
 	r = splice_from_fd(bl, fd, off, len, &fallback);
 	if (r < 0 || !fallback)
 		return r;

@@ -394,8 +394,11 @@ int zbl_append_ref(zbl_t *bl, const void *data, size_t len,
 
 	if (!bl || (!data && len))
 		return -EINVAL;
-	if (len > SIZE_MAX - bl->len)
+	if (len > SIZE_MAX - bl->len) {
+		if (release)
+			release(ctx);
 		return -ERANGE;
+	}
 	if (len == 0) {
 		if (release)
 			release(ctx);
