@@ -71,13 +71,13 @@ docs: deps
 	@echo "API documentation: $(BUILD_DIR)/docs/index.html"
 
 demo: build
-	./$(BUILD_DIR)/examples/demo
+	$(BUILD_DIR)/examples/demo
 
 bench: build
 	@set -e; found=; \
 	for b in $(BUILD_DIR)/bench/*; do \
 		[ -f "$$b" ] && [ -x "$$b" ] || continue; \
-		found=1; echo "== $$b"; "./$$b"; \
+		found=1; echo "== $$b"; "$$b"; \
 	done; \
 	[ -n "$$found" ] || echo "no bench programs in bench/"
 

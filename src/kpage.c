@@ -311,10 +311,10 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			return (ssize_t)total;
 		case FILL_EMPTY:
 			/*
-			 * SPLICE_F_NONBLOCK also makes a pipe source non-blocking:
-			 * for a blocking source, wait as read(2) would.
+			 * SPLICE_F_NONBLOCK also makes pipe and AF_UNIX sources
+			 * non-blocking: for a blocking source, wait as read(2) would.
 			 */
-			if (!total && source_blocks(fd))
+			if (source_blocks(fd))
 				continue;
 			return total ? (ssize_t)total : -EAGAIN;
 		default:

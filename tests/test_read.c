@@ -40,12 +40,12 @@ static void test_copy_out_reads_a_range_spanning_segments(void **state)
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("ABC", "DEF", "GHI");
-	char buf[8] = { 0 };
+	char buf[16] = { 0 };
 
 	assert_rc(zbl_copy_out(bl, 2, 5, buf), 0);
 	assert_memory_equal(buf, "CDEFG", 5);
 	assert_rc(zbl_copy_out(bl, 0, 9, buf), 0);
-	assert_memory_equal(buf, "ABCDEFGHI", 8);
+	assert_memory_equal(buf, "ABCDEFGHI", 9);
 	assert_rc(zbl_copy_out(bl, 8, 1, buf), 0);
 	assert_int_equal(buf[0], 'I');
 	zbl_free(bl);
