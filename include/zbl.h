@@ -481,7 +481,7 @@ typedef void (*zbl_trace_fn)(const char *what, size_t bytes, void *ctx);
  *        called for every materialization and fallback.
  *
  * Independently, setting the environment variable ZBL_TRACE=1 prints each
- * event to stderr with a backtrace of the call site (read at the first event).
+ * event to stderr with a backtrace of the call site (checked at each event).
  */
 void zbl_trace_set(zbl_trace_fn fn, void *ctx);
 

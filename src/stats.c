@@ -49,7 +49,6 @@ void zbl_stats_reset(void)
  */
 static _Atomic(zbl_trace_fn) trace_fn;
 static void *_Atomic trace_ctx;
-static int trace_env = -1; /* -1 unknown, 0 off, 1 on */
 
 void zbl_trace_set(zbl_trace_fn fn, void *ctx)
 {
@@ -72,15 +71,11 @@ static void trace_stderr(const char *what, size_t bytes)
 void zbl__trace(const char *what, size_t bytes)
 {
 	zbl_trace_fn fn = atomic_load_explicit(&trace_fn, memory_order_acquire);
-	int env = __atomic_load_n(&trace_env, __ATOMIC_RELAXED);
+	/* Events are rare and already cost a copy: reading the environment each time is fine. */
+	const char *env = getenv("ZBL_TRACE");
 
 	if (fn)
 		fn(what, bytes, atomic_load(&trace_ctx));
-	if (env < 0) {
-		const char *v = getenv("ZBL_TRACE");
-		env = v && *v && strcmp(v, "0") != 0;
-		__atomic_store_n(&trace_env, env, __ATOMIC_RELAXED);
-	}
-	if (env)
+	if (env && *env && strcmp(env, "0") != 0)
 		trace_stderr(what, bytes);
 }

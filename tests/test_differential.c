@@ -102,14 +102,13 @@ static void model_append(struct model *m, const void *p, size_t n)
 	const unsigned char *src = p;
 
 	/* The source may be the model itself (a list appended to itself). */
-	if (m->b && src >= m->b && src < m->b + m->cap) {
-		size_t at = (size_t)(src - m->b);
+	uintptr_t s0 = (uintptr_t)src, b0 = (uintptr_t)m->b;
+	bool inside = m->b && s0 >= b0 && s0 < b0 + m->cap;
+	size_t at = inside ? (size_t)(s0 - b0) : 0;
 
-		model_reserve(m, m->len + n);
+	model_reserve(m, m->len + n);
+	if (inside)
 		src = m->b + at;
-	} else {
-		model_reserve(m, m->len + n);
-	}
 	if (n)
 		memmove(m->b + m->len, src, n);
 	m->len += n;
