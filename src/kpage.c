@@ -85,6 +85,23 @@ int zbl__kpage_read_pipe(struct zbl__block *b, char *dst)
 }
 
 /*
+ * For a blocking @fd, waits until it is ready for @events and returns true;
+ * false at once for a non-blocking one.
+ */
+static bool fd_waits(int fd, short events)
+{
+	int fl = fcntl(fd, F_GETFL);
+	struct pollfd p = { .fd = fd, .events = events };
+
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return false;
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return false;
+	return true;
+}
+
+/*
  * Splices @len bytes from pipe descriptor @rfd to @fd (at *off + done when
  * off is given). Returns bytes moved, or -errno if none. Blocks as @fd does.
  */
@@ -97,6 +114,13 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len)
 		ssize_t r = zbl__sys_splice(rfd, NULL, fd, off ? &o : NULL, len - done,
 					    SPLICE_F_MORE);
 		if (r < 0 && errno == EINTR)
+			continue;
+		/*
+		 * Our pipe is O_NONBLOCK, and the kernel makes a pipe-to-pipe
+		 * splice non-blocking if either end is: for a blocking
+		 * destination, wait as write(2) would.
+		 */
+		if (r < 0 && errno == EAGAIN && fd_waits(fd, POLLOUT))
 			continue;
 		if (r <= 0) {
 			if (done)
@@ -182,20 +206,6 @@ static bool readable_now(int fd)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR));
-}
-
-/* For a blocking @fd, waits until it is readable and returns true. */
-static bool source_blocks(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	if (fl < 0 || (fl & O_NONBLOCK))
-		return false;
-	while (poll(&p, 1, -1) < 0)
-		if (errno != EINTR)
-			return false;
-	return true;
 }
 
 /*
@@ -314,7 +324,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			 * SPLICE_F_NONBLOCK also makes pipe and AF_UNIX sources
 			 * non-blocking: for a blocking source, wait as read(2) would.
 			 */
-			if (source_blocks(fd))
+			if (fd_waits(fd, POLLIN))
 				continue;
 			return total ? (ssize_t)total : -EAGAIN;
 		default:
