@@ -24,8 +24,12 @@
  *
  * Kernel pages are references, not snapshots: bytes taken from a file by
  * zbl_append_file() or zbl_splice_from() are the file's page-cache pages and
- * change if the file is written before they are read or written out (a
- * segment's bytes become fixed once they have been read into user memory).
+ * change if the file is written before they are consumed. Reading them
+ * (copy_out, iterators, crc32c...) copies a block into memory once, and later
+ * reads see that copy; writing them out (zbl_write_fd, zbl_splice_to) still
+ * moves the pages themselves, so if the file was changed in between, what is
+ * written is the file's new bytes, not what was read (and not what a CRC
+ * computed earlier covers). Bytes from sockets and pipes never change.
  */
 #ifndef ZBL_H
 #define ZBL_H

@@ -162,6 +162,8 @@ const char *zbl__block_materialize(struct zbl__block *b)
 		pthread_mutex_unlock(lock);
 		return data;
 	}
+	/* A drained pipe block no longer holds its first head bytes: they are not copied. */
+	size_t copied = b->kind == ZBL__BLOCK_PIPE ? b->cap - b->u.k.head : b->cap;
 	data = copy_alloc(b->cap);
 	if (!data) {
 		pthread_mutex_unlock(lock);
@@ -177,8 +179,8 @@ const char *zbl__block_materialize(struct zbl__block *b)
 	}
 	atomic_store_explicit(&b->data, data, memory_order_release);
 	pthread_mutex_unlock(lock);
-	ZBL__STAT_ADD(bytes_materialized, b->cap);
+	ZBL__STAT_ADD(bytes_materialized, copied);
 	ZBL__STAT_ADD(materializations, 1);
-	zbl__trace("materialize", b->cap);
+	zbl__trace("materialize", copied);
 	return data;
 }

@@ -241,10 +241,11 @@ static ssize_t write_file_seg(const struct zbl__seg *s, size_t skip, int fd, int
 	return -errno;
 }
 
-ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain)
+ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			      bool more)
 {
 	if (s->b->kind == ZBL__BLOCK_PIPE)
-		return zbl__write_pipe_seg(s, skip, fd, off, drain);
+		return zbl__write_pipe_seg(s, skip, fd, off, drain, more);
 	return write_file_seg(s, skip, fd, off);
 }
 
@@ -265,7 +266,8 @@ ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 		ssize_t r;
 
 		if (zbl__block_is_kernel(s->b))
-			r = zbl__write_kernel_seg(s, skip, fd, off, flags & ZBL_DRAIN);
+			r = zbl__write_kernel_seg(s, skip, fd, off, flags & ZBL_DRAIN,
+						  i + 1 < bl->count);
 		else
 			r = write_memory_run(bl, i, skip, fd, off, &run_segs);
 		if (r <= 0) {

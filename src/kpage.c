@@ -56,6 +56,31 @@ static int tee_all(int src, const struct zbl__pipe *dst, size_t len)
 	return 0;
 }
 
+/*
+ * Reads the block's bytes out of its pipe, emptying it: the way to read them
+ * when no scratch pipe can be had (the pipe budget or descriptors are spent).
+ * Later writes of the block then go from memory, as counted fallbacks.
+ */
+static int read_pipe_consuming(struct zbl__block *b, char *dst)
+{
+	size_t head = b->u.k.head;
+
+	while (head < b->cap) {
+		ssize_t r = zbl__sys_read(b->u.k.pipe.rfd, dst + head, b->cap - head);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			b->u.k.head = head;
+			return r < 0 ? -errno : -EIO;
+		}
+		head += (size_t)r;
+	}
+	b->u.k.head = head;
+	ZBL__STAT_ADD(fallbacks, 1);
+	zbl__trace("fallback: materialize by emptying the pipe", b->cap);
+	return 0;
+}
+
 /* Reads the block's bytes from its pipe (without consuming them) into @dst. */
 int zbl__kpage_read_pipe(struct zbl__block *b, char *dst)
 {
@@ -65,7 +90,9 @@ int zbl__kpage_read_pipe(struct zbl__block *b, char *dst)
 
 	if (!len)
 		return 0;
-	err = zbl__pipe_get(&scratch, b->u.k.pipe.size);
+	err = zbl__pipe_get(&scratch, b->u.k.pipe.size, true);
+	if (err == -ENOBUFS || err == -EMFILE || err == -ENFILE)
+		return read_pipe_consuming(b, dst);
 	if (err < 0)
 		return err == -ENOMEM ? err : -EIO;
 	err = tee_all(b->u.k.pipe.rfd, &scratch, len);
@@ -101,18 +128,26 @@ static bool fd_waits(int fd, short events)
 	return true;
 }
 
+static bool is_fifo(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
 /*
  * Splices @len bytes from pipe descriptor @rfd to @fd (at *off + done when
  * off is given). Returns bytes moved, or -errno if none. Blocks as @fd does.
  */
-static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len)
+static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
 {
 	size_t done = 0;
 
 	while (done < len) {
 		loff_t o = off ? *off + (int64_t)done : 0;
+		/* MSG_MORE on the last bytes would cork them in TCP for 200 ms. */
 		ssize_t r = zbl__sys_splice(rfd, NULL, fd, off ? &o : NULL, len - done,
-					    SPLICE_F_MORE);
+					    more ? SPLICE_F_MORE : 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		/*
@@ -120,7 +155,7 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len)
 		 * splice non-blocking if either end is: for a blocking
 		 * destination, wait as write(2) would.
 		 */
-		if (r < 0 && errno == EAGAIN && fd_waits(fd, POLLOUT))
+		if (r < 0 && errno == EAGAIN && is_fifo(fd) && fd_waits(fd, POLLOUT))
 			continue;
 		if (r <= 0) {
 			if (done)
@@ -153,46 +188,56 @@ static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, int fd, int64_
 	return r;
 }
 
-ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain)
+ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			    bool more)
 {
 	struct zbl__block *b = s->b;
-	size_t rel = s->off + skip - b->u.k.head; /* bytes in the pipe before the window */
 	size_t len = s->len - skip;
 	struct zbl__pipe scratch;
 	ssize_t r;
 	int err;
+
+	/* The pipe was emptied into memory (read_pipe_consuming): write from there. */
+	if (s->off + skip < b->u.k.head)
+		return write_from_memory(s, skip, fd, off);
+	size_t rel = s->off + skip - b->u.k.head; /* bytes in the pipe before the window */
 
 	if (drain && atomic_load_explicit(&b->refs, memory_order_acquire) == 1) {
 		/*
 		 * Only this list holds the block and it gives the bytes up: move
 		 * them straight out of the block's pipe, no tee.
 		 */
-		err = zbl__pipe_discard(b->u.k.pipe.rfd, rel);
+		size_t moved;
+		err = zbl__pipe_discard(b->u.k.pipe.rfd, rel, &moved);
+		b->u.k.head += moved;
 		if (err < 0)
 			return err;
-		b->u.k.head += rel;
-		r = splice_out(b->u.k.pipe.rfd, fd, off, len);
+		r = splice_out(b->u.k.pipe.rfd, fd, off, len, more);
 		if (r > 0)
 			b->u.k.head += (size_t)r;
+		if (r == -EINVAL) /* a destination splice refuses, e.g. O_APPEND */
+			return write_from_memory(s, skip, fd, off);
 		return r;
 	}
 	/* Shared or kept: duplicate the pipe's front, drop the head, send the window. */
-	err = zbl__pipe_get(&scratch, b->u.k.pipe.size);
+	err = zbl__pipe_get(&scratch, b->u.k.pipe.size, true);
 	if (err < 0)
 		return write_from_memory(s, skip, fd, off);
 	err = tee_all(b->u.k.pipe.rfd, &scratch, rel + len);
 	if (!err)
-		err = zbl__pipe_discard(scratch.rfd, rel);
+		err = zbl__pipe_discard(scratch.rfd, rel, NULL);
 	if (err < 0) {
 		zbl__pipe_put(&scratch, 1);
 		return err;
 	}
-	r = splice_out(scratch.rfd, fd, off, len);
+	r = splice_out(scratch.rfd, fd, off, len, more);
 	size_t left = r > 0 ? len - (size_t)r : len;
 	/* Empty the scratch pipe so it can be pooled; if that fails it is closed. */
-	if (left && zbl__pipe_discard(scratch.rfd, left) == 0)
+	if (left && zbl__pipe_discard(scratch.rfd, left, NULL) == 0)
 		left = 0;
 	zbl__pipe_put(&scratch, left);
+	if (r == -EINVAL) /* a destination splice refuses, e.g. O_APPEND */
+		return write_from_memory(s, skip, fd, off);
 	return r;
 }
 
@@ -226,6 +271,9 @@ static struct zbl__seg *open_pipe_tail(zbl_t *bl)
 		return NULL;
 	return s;
 }
+
+/* Times an EAGAIN on an empty pipe is retried before it is called an error. */
+#define SPLICE_RACE_RETRIES 64
 
 /* Outcome of one splice into a pipe block. */
 enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR };
@@ -267,6 +315,7 @@ static bool splice_unsupported(int err)
 static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool *fallback)
 {
 	size_t total = 0;
+	int races = 0;
 
 	*fallback = false;
 	while (total < len) {
@@ -279,7 +328,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 		if (!b) {
 			if (zbl__reserve(bl, 1) < 0)
 				return total ? (ssize_t)total : -ENOMEM;
-			err = zbl__pipe_get(&p, 0);
+			err = zbl__pipe_get(&p, 0, false);
 			if (err < 0) {
 				/* No pipe to be had (descriptors, budget): copy instead. */
 				*fallback = true;
@@ -312,8 +361,15 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			zbl__block_put(b); /* an empty new block: its pipe goes back to the pool */
 		switch (res) {
 		case FILL_PIPE_FULL:
-			if (!tail)
-				return total ? (ssize_t)total : -EIO; /* an empty pipe cannot be full */
+			/*
+			 * An empty pipe cannot be full: bytes arrived between the
+			 * splice and the poll. Try again, a bounded number of times.
+			 */
+			if (!tail) {
+				if (++races < SPLICE_RACE_RETRIES)
+					continue;
+				return total ? (ssize_t)total : -EIO;
+			}
 			/* Seal this pipe; the next round opens another. */
 			tail->b->u.k.sealed = true;
 			continue;

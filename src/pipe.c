@@ -77,7 +77,18 @@ size_t zbl__pipe_bytes_max(void)
 int zbl__devnull(void)
 {
 	pthread_once(&init_once, pipes_init);
-	return devnull_fd;
+	int fd = __atomic_load_n(&devnull_fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		return fd;
+	/* The first open failed (descriptors ran out?): try again, keep one winner. */
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int none = -1;
+	if (fd >= 0 && !__atomic_compare_exchange_n(&devnull_fd, &none, fd, false,
+						    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd);
+		fd = none;
+	}
+	return fd;
 }
 
 /*
@@ -118,11 +129,17 @@ static void pipe_close(struct zbl__pipe *p)
 	p->rfd = p->wfd = -1;
 }
 
-static int pipe_create(struct zbl__pipe *p)
+static int pipe_create(struct zbl__pipe *p, bool scratch)
 {
 	int fds[2];
 
-	if (atomic_load_explicit(&zbl__stats.pipes_live, memory_order_relaxed) >= pipes_live_max)
+	/*
+	 * The cap keeps lists from holding all descriptors. Scratch pipes are
+	 * exempt: they are returned at once, and without one the data already
+	 * held could be neither read nor written.
+	 */
+	if (!scratch &&
+	    atomic_load_explicit(&zbl__stats.pipes_live, memory_order_relaxed) >= pipes_live_max)
 		return -EMFILE;
 	if (zbl__sys_pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
@@ -152,7 +169,7 @@ static int pipe_create(struct zbl__pipe *p)
 	return 0;
 }
 
-int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes)
+int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes, bool scratch)
 {
 	pthread_once(&init_once, pipes_init);
 	pthread_mutex_lock(&pool_lock);
@@ -165,7 +182,7 @@ int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes)
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
-	int err = pipe_create(p);
+	int err = pipe_create(p, scratch);
 	if (err < 0)
 		return err;
 	if (p->size < min_bytes) {
@@ -206,21 +223,29 @@ void zbl_pool_flush(void)
 
 /*
  * Moves @len bytes out of the pipe's front to /dev/null (the cheapest way to
- * drop bytes from a pipe). Returns 0 or -errno.
+ * drop bytes from a pipe). Returns 0 or -errno; *moved (if not NULL) says how
+ * many went, also on failure.
  */
-int zbl__pipe_discard(int rfd, size_t len)
+int zbl__pipe_discard(int rfd, size_t len, size_t *moved)
 {
 	int null = zbl__devnull();
+	size_t done = 0;
+	int err = 0;
 
-	while (len) {
-		ssize_t r = zbl__sys_splice(rfd, NULL, null, NULL, len, SPLICE_F_NONBLOCK);
+	if (null < 0)
+		err = -EBADF;
+	while (!err && done < len) {
+		ssize_t r = zbl__sys_splice(rfd, NULL, null, NULL, len - done, SPLICE_F_NONBLOCK);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		len -= (size_t)r;
+			err = r < 0 ? -errno : -EIO;
+		else
+			done += (size_t)r;
 	}
-	return 0;
+	if (moved)
+		*moved = done;
+	return err;
 }
 
 bool zbl__pipes_single_fd(void)

@@ -161,15 +161,16 @@ void zbl__sigpipe_restore(struct zbl__sigpipe_guard *g, bool epipe);
 int zbl__file_read(struct zbl__block *b, char *dst);
 ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len);
 ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags);
-ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain);
+ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			      bool more);
 
 /* stats.c: reports a copy the caller may want to find (ZBL_TRACE). */
 void zbl__trace(const char *what, size_t bytes);
 
 /* pipe.c */
-int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes);
+int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes, bool scratch);
 void zbl__pipe_put(struct zbl__pipe *p, size_t bytes_left);
-int zbl__pipe_discard(int rfd, size_t len);
+int zbl__pipe_discard(int rfd, size_t len, size_t *moved);
 int zbl__devnull(void);
 size_t zbl__pipe_bytes_max(void);
 bool zbl__pipes_single_fd(void);
@@ -178,7 +179,8 @@ size_t zbl__held_pipe_bytes(void);
 /* kpage.c */
 struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p);
 int zbl__kpage_read_pipe(struct zbl__block *b, char *dst);
-ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain);
+ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			    bool more);
 
 /* list.c */
 static inline struct zbl__seg *zbl__seg_at(const zbl_t *bl, size_t i)
