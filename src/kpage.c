@@ -370,7 +370,9 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 					continue;
 				return total ? (ssize_t)total : -EIO;
 			}
-			/* Seal this pipe; the next round opens another. */
+			/* Data may have arrived after the EAGAIN: believe "full" twice running. */
+			if (++races % 2)
+				continue;
 			tail->b->u.k.sealed = true;
 			continue;
 		case FILL_EOF:
