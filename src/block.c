@@ -11,7 +11,7 @@
 
 #include "zbl_int.h"
 
-static void block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size_t cap,
+void zbl__block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size_t cap,
 		       size_t fill)
 {
 	atomic_init(&b->refs, 1);
@@ -30,7 +30,7 @@ struct zbl__block *zbl__block_new_inline(size_t cap)
 	struct zbl__block *b = malloc(sizeof(*b) + cap);
 	if (!b)
 		return NULL;
-	block_init(b, ZBL__BLOCK_INLINE, b->inline_data, cap, 0);
+	zbl__block_init(b, ZBL__BLOCK_INLINE, b->inline_data, cap, 0);
 	return b;
 }
 
@@ -47,7 +47,7 @@ struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align)
 		free(b);
 		return NULL;
 	}
-	block_init(b, ZBL__BLOCK_ALIGNED, mem, cap, 0);
+	zbl__block_init(b, ZBL__BLOCK_ALIGNED, mem, cap, 0);
 	return b;
 }
 
@@ -58,7 +58,7 @@ struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
 
 	if (!b)
 		return NULL;
-	block_init(b, ZBL__BLOCK_REF, (char *)data, len, len);
+	zbl__block_init(b, ZBL__BLOCK_REF, (char *)data, len, len);
 	b->u.ref.release = release;
 	b->u.ref.ctx = ctx;
 	return b;
@@ -70,7 +70,7 @@ struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
 
 	if (!b)
 		return NULL;
-	block_init(b, ZBL__BLOCK_FILE, NULL, len, len);
+	zbl__block_init(b, ZBL__BLOCK_FILE, NULL, len, len);
 	b->u.k.fd = fd;
 	b->u.k.file_off = off;
 	return b;

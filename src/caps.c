@@ -15,19 +15,6 @@
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static bool file_aliases, vm_aliases;
 
-static long read_proc_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* Whether bytes put in a pipe show a later write to their source. */
 static void probe(void)
 {
@@ -88,10 +75,10 @@ int zbl_caps(struct zbl_caps *out)
 		return -EINVAL;
 	pthread_once(&probe_once, probe);
 	memset(out, 0, sizeof(*out));
-	v = read_proc_long("/proc/sys/fs/pipe-max-size");
+	v = zbl__read_proc_long("/proc/sys/fs/pipe-max-size", -1);
 	out->pipe_max_size = v > 0 ? (size_t)v : 0;
 	out->pipe_bytes = zbl__pipe_bytes_max();
-	v = read_proc_long("/proc/sys/fs/pipe-user-pages-soft");
+	v = zbl__read_proc_long("/proc/sys/fs/pipe-user-pages-soft", -1);
 	out->pipe_user_pages_soft = v > 0 ? (size_t)v : 0;
 	out->pipe_bytes_held = zbl__held_pipe_bytes();
 	out->budget_applies = budget_applies();

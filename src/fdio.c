@@ -165,14 +165,12 @@ static ssize_t write_memory_run(const zbl_t *bl, size_t i, size_t skip, int fd, 
 {
 	struct iovec iov[IOV_MAX];
 	int n = 0;
-	size_t bytes = 0;
 
 	for (; i < bl->count && n < IOV_MAX; i++) {
 		const struct zbl__seg *s = zbl__seg_at(bl, i);
 		if (zbl__block_is_kernel(s->b))
 			break;
 		iov[n++] = (struct iovec){ (void *)(s->data + skip), s->len - skip };
-		bytes += s->len - skip;
 		skip = 0;
 	}
 	*run_segs = (size_t)n;

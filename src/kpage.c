@@ -21,13 +21,7 @@ struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p)
 
 	if (!b)
 		return NULL;
-	atomic_init(&b->refs, 1);
-	b->kind = ZBL__BLOCK_PIPE;
-	atomic_init(&b->data, NULL);
-	b->cap = 0;
-	atomic_init(&b->fill, 0);
-	atomic_flag_clear(&b->crc.lock);
-	b->crc.valid = false;
+	zbl__block_init(b, ZBL__BLOCK_PIPE, NULL, 0, 0);
 	b->u.k.fd = -1;
 	b->u.k.file_off = 0;
 	b->u.k.pipe = *p;

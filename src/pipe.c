@@ -41,7 +41,7 @@ static size_t pool_count;
 /* Pipe bytes held by this process's pipes (a share of the per-user budget). */
 static atomic_size_t held_pipe_bytes;
 
-static long read_proc_long(const char *path, long dflt)
+long zbl__read_proc_long(const char *path, long dflt)
 {
 	FILE *f = fopen(path, "re");
 	long v = dflt;
@@ -57,7 +57,7 @@ static long read_proc_long(const char *path, long dflt)
 static void pipes_init(void)
 {
 	struct rlimit rl;
-	long max = read_proc_long("/proc/sys/fs/pipe-max-size", (long)PIPE_BYTES_WANT);
+	long max = zbl__read_proc_long("/proc/sys/fs/pipe-max-size", (long)PIPE_BYTES_WANT);
 
 	pipe_bytes_max = PIPE_BYTES_WANT;
 	if (max > 0 && (size_t)max < pipe_bytes_max)

@@ -120,6 +120,8 @@ struct zbl {
 };
 
 /* block.c */
+void zbl__block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size_t cap,
+		     size_t fill);
 struct zbl__block *zbl__block_new_inline(size_t cap);
 struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align);
 struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
@@ -174,6 +176,7 @@ int zbl__pipe_discard(int rfd, size_t len, size_t *moved);
 int zbl__devnull(void);
 size_t zbl__pipe_bytes_max(void);
 bool zbl__pipes_single_fd(void);
+long zbl__read_proc_long(const char *path, long dflt);
 size_t zbl__held_pipe_bytes(void);
 
 /* kpage.c */
