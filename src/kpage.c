@@ -269,6 +269,9 @@ static struct zbl__seg *open_pipe_tail(zbl_t *bl)
 /* Times an EAGAIN on an empty pipe is retried before it is called an error. */
 #define SPLICE_RACE_RETRIES 64
 
+/* Consecutive "pipe full" verdicts, with no byte moved between, before a pipe is sealed. */
+#define PIPE_FULL_VERDICTS 8
+
 /* Outcome of one splice into a pipe block. */
 enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR };
 
@@ -309,7 +312,7 @@ static bool splice_unsupported(int err)
 static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool *fallback)
 {
 	size_t total = 0;
-	int races = 0;
+	int races = 0, full_verdicts = 0;
 
 	*fallback = false;
 	while (total < len) {
@@ -348,6 +351,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			if (off)
 				*off += moved;
 			total += (size_t)moved;
+			full_verdicts = 0;
 			ZBL__STAT_ADD(bytes_spliced_in, moved);
 			continue;
 		}
@@ -364,10 +368,15 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 					continue;
 				return total ? (ssize_t)total : -EIO;
 			}
-			/* Data may have arrived after the EAGAIN: believe "full" twice running. */
-			if (++races % 2)
+			/*
+			 * Data may have arrived between the EAGAIN and the poll. A
+			 * pipe out of slots fails every time, so believe "full" only
+			 * after it repeats without any byte moving in between.
+			 */
+			if (++full_verdicts < PIPE_FULL_VERDICTS)
 				continue;
 			tail->b->u.k.sealed = true;
+			full_verdicts = 0;
 			continue;
 		case FILL_EOF:
 			return (ssize_t)total;
