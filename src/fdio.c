@@ -247,6 +247,61 @@ ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *
 	return write_file_seg(s, skip, fd, off);
 }
 
+/*
+ * O_DIRECT (DESIGN.md trap 8) takes only memory, file offsets and lengths
+ * aligned to the device's logical block; the kernel refuses anything else
+ * with EINVAL, and a list's segments start and end anywhere. The rest of the
+ * list from @pos is copied through an aligned buffer in aligned pieces, so a
+ * list whose total length and file offset are aligned is written whatever its
+ * segments are. Returns bytes written, or -errno if none.
+ */
+#define DIRECT_BOUNCE_BYTES ((size_t)1024 * 1024)
+#define DIRECT_ALIGN ((size_t)4096)
+
+static bool is_o_direct(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl >= 0 && (fl & O_DIRECT);
+}
+
+static ssize_t write_bounced(const zbl_t *bl, size_t pos, int fd, int64_t *off)
+{
+	size_t left = bl->len - pos, done = 0;
+	size_t size = left < DIRECT_BOUNCE_BYTES ? left : DIRECT_BOUNCE_BYTES;
+	char *buf = NULL;
+	ssize_t err = 0;
+
+	size = (size + DIRECT_ALIGN - 1) & ~(DIRECT_ALIGN - 1);
+	if (posix_memalign((void **)&buf, DIRECT_ALIGN, size) != 0)
+		return -ENOMEM;
+	while (done < left) {
+		size_t n = left - done < size ? left - done : size;
+		int rc = zbl__copy_range(bl, pos + done, n, buf);
+		if (rc < 0) {
+			err = rc;
+			break;
+		}
+		struct iovec iov = { buf, n };
+		int64_t at = off ? *off + (int64_t)done : 0;
+		ssize_t r = write_iov(fd, off ? &at : NULL, &iov, 1);
+		if (r <= 0) {
+			err = r ? r : -EIO;
+			break;
+		}
+		done += (size_t)r;
+		ZBL__STAT_ADD(bytes_copied_out, r);
+		if ((size_t)r < n)
+			break;
+	}
+	free(buf);
+	if (done) {
+		ZBL__STAT_ADD(fallbacks, 1);
+		zbl__trace("fallback: aligned copy for O_DIRECT", done);
+	}
+	return done ? (ssize_t)done : err;
+}
+
 ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 {
 	struct zbl__sigpipe_guard guard;
@@ -268,6 +323,8 @@ ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 						  i + 1 < bl->count);
 		else
 			r = write_memory_run(bl, i, skip, fd, off, &run_segs);
+		if (r == -EINVAL && is_o_direct(fd))
+			r = write_bounced(bl, total, fd, off);
 		if (r <= 0) {
 			err = r ? r : -EIO;
 			break;
