@@ -150,6 +150,35 @@ static pthread_mutex_t materialize_lock[MATERIALIZE_LOCKS] = {
 	[0 ... MATERIALIZE_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER
 };
 
+/*
+ * A shared pipe block's pipe is only ever duplicated (tee), which the kernel
+ * makes safe between threads, except when no scratch pipe can be had and a
+ * reader must empty the pipe into memory (kpage.c). Those two exclude each
+ * other with these locks: shared for duplicating, exclusive for emptying.
+ * Nothing blocks while holding one (our pipes are non-blocking).
+ */
+static pthread_rwlock_t pipe_lock[MATERIALIZE_LOCKS] = {
+	[0 ... MATERIALIZE_LOCKS - 1] = PTHREAD_RWLOCK_INITIALIZER
+};
+
+static pthread_rwlock_t *pipe_lock_of(const struct zbl__block *b)
+{
+	return &pipe_lock[((uintptr_t)b >> 6) % MATERIALIZE_LOCKS];
+}
+
+void zbl__pipe_lock(const struct zbl__block *b, bool exclusive)
+{
+	if (exclusive)
+		pthread_rwlock_wrlock(pipe_lock_of(b));
+	else
+		pthread_rwlock_rdlock(pipe_lock_of(b));
+}
+
+void zbl__pipe_unlock(const struct zbl__block *b)
+{
+	pthread_rwlock_unlock(pipe_lock_of(b));
+}
+
 const char *zbl__block_materialize(struct zbl__block *b)
 {
 	pthread_mutex_t *lock = &materialize_lock[((uintptr_t)b >> 6) % MATERIALIZE_LOCKS];

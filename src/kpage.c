@@ -27,6 +27,7 @@ struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p)
 	b->u.k.pipe = *p;
 	b->u.k.head = 0;
 	b->u.k.sealed = false;
+	b->u.k.lost = false;
 	return b;
 }
 
@@ -50,26 +51,49 @@ static int tee_all(int src, const struct zbl__pipe *dst, size_t len)
 	return 0;
 }
 
+/* Failed reads in a row tolerated while emptying a pipe, before its bytes are given up. */
+#define CONSUME_RETRIES 8
+
 /*
  * Reads the block's bytes out of its pipe, emptying it: the way to read them
  * when no scratch pipe can be had (the pipe budget or descriptors are spent).
  * Later writes of the block then go from memory, as counted fallbacks.
+ *
+ * Other lists may hold the block and be duplicating its pipe in other
+ * threads, so this holds the block's pipe lock exclusively. Bytes read out
+ * exist only in @dst, so a failing read is retried; the pipe holds them, so
+ * only an injected fault or a broken kernel fails repeatedly. Should that
+ * happen after some bytes left the pipe, the block is marked lost and every
+ * later use of it fails with -EIO rather than return wrong bytes.
  */
 static int read_pipe_consuming(struct zbl__block *b, char *dst)
 {
-	size_t head = b->u.k.head;
+	int err = 0, fails = 0;
 
+	zbl__pipe_lock(b, true);
+	size_t head = b->u.k.head;
 	while (head < b->cap) {
 		ssize_t r = zbl__sys_read(b->u.k.pipe.rfd, dst + head, b->cap - head);
+		if (r > 0) {
+			head += (size_t)r;
+			fails = 0;
+			continue;
+		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
-			b->u.k.head = head;
-			return r < 0 ? -errno : -EIO;
-		}
-		head += (size_t)r;
+		err = r < 0 ? -errno : -EIO;
+		if (head == b->u.k.head || ++fails > CONSUME_RETRIES)
+			break;
+		err = 0;
+	}
+	if (err && head != b->u.k.head) {
+		b->u.k.lost = true;
+		err = -EIO;
 	}
 	b->u.k.head = head;
+	zbl__pipe_unlock(b);
+	if (err)
+		return err;
 	ZBL__STAT_ADD(fallbacks, 1);
 	zbl__trace("fallback: materialize by emptying the pipe", b->cap);
 	return 0;
@@ -82,6 +106,8 @@ int zbl__kpage_read_pipe(struct zbl__block *b, char *dst)
 	struct zbl__pipe scratch;
 	int err;
 
+	if (b->u.k.lost)
+		return -EIO;
 	if (!len)
 		return 0;
 	err = zbl__pipe_get(&scratch, b->u.k.pipe.size, true);
@@ -191,17 +217,18 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 	ssize_t r;
 	int err;
 
-	/* The pipe was emptied into memory (read_pipe_consuming): write from there. */
-	if (s->off + skip < b->u.k.head)
-		return write_from_memory(s, skip, fd, off);
-	size_t rel = s->off + skip - b->u.k.head; /* bytes in the pipe before the window */
-
 	if (drain && atomic_load_explicit(&b->refs, memory_order_acquire) == 1) {
 		/*
 		 * Only this list holds the block and it gives the bytes up: move
-		 * them straight out of the block's pipe, no tee.
+		 * them straight out of the block's pipe, no tee. Nobody else can
+		 * touch the pipe, so no lock either.
 		 */
-		size_t moved;
+		if (b->u.k.lost)
+			return -EIO;
+		/* The pipe was emptied into memory (read_pipe_consuming): write from there. */
+		if (s->off + skip < b->u.k.head)
+			return write_from_memory(s, skip, fd, off);
+		size_t rel = s->off + skip - b->u.k.head, moved;
 		err = zbl__pipe_discard(b->u.k.pipe.rfd, rel, &moved);
 		b->u.k.head += moved;
 		if (err < 0)
@@ -217,7 +244,16 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 	err = zbl__pipe_get(&scratch, b->u.k.pipe.size, true);
 	if (err < 0)
 		return write_from_memory(s, skip, fd, off);
-	err = tee_all(b->u.k.pipe.rfd, &scratch, rel + len);
+	/* Another thread may be emptying the pipe into memory: not while we tee. */
+	zbl__pipe_lock(b, false);
+	bool emptied = s->off + skip < b->u.k.head;
+	size_t rel = emptied ? 0 : s->off + skip - b->u.k.head;
+	err = b->u.k.lost ? -EIO : emptied ? 0 : tee_all(b->u.k.pipe.rfd, &scratch, rel + len);
+	zbl__pipe_unlock(b);
+	if (emptied && !err) {
+		zbl__pipe_put(&scratch, 0);
+		return write_from_memory(s, skip, fd, off);
+	}
 	if (!err)
 		err = zbl__pipe_discard(scratch.rfd, rel, NULL);
 	if (err < 0) {

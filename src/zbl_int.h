@@ -58,8 +58,14 @@ struct zbl__kblock {
 	int fd;              /* file: our duplicate of the caller's descriptor */
 	int64_t file_off;    /* file: offset of byte 0 of the block in the file */
 	struct zbl__pipe pipe; /* pipe: holds block bytes [head, cap) */
-	size_t head;         /* pipe: block bytes already consumed from the pipe (drained) */
+	/*
+	 * pipe: block bytes already consumed from the pipe (drained, or read
+	 * into memory). Changes only under zbl__pipe_lock held exclusively, or
+	 * while a single list holds the block.
+	 */
+	size_t head;
 	bool sealed;         /* pipe: ran out of slots; append no more */
+	bool lost;           /* pipe: emptying it failed midway; its bytes are gone (-EIO) */
 };
 
 struct zbl__block {
@@ -129,6 +135,8 @@ struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
 struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len);
 void zbl__block_put(struct zbl__block *b);
 const char *zbl__block_materialize(struct zbl__block *b);
+void zbl__pipe_lock(const struct zbl__block *b, bool exclusive);
+void zbl__pipe_unlock(const struct zbl__block *b);
 
 static inline void zbl__block_get(struct zbl__block *b)
 {
