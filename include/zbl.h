@@ -467,7 +467,10 @@ void zbl_stats_get(struct zbl_stats *out);
 /** @brief Zeroes every counter except pipes_live. */
 void zbl_stats_reset(void);
 
-/** @brief Closes every idle pooled pipe. */
+/**
+ * @brief Closes every idle pooled pipe, and unmaps the memory kept for
+ * reuse by materializations (at most 32 MiB, from blocks already freed).
+ */
 void zbl_pool_flush(void);
 
 /**

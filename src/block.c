@@ -73,33 +73,110 @@ struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
 	zbl__block_init(b, ZBL__BLOCK_FILE, NULL, len, len);
 	b->u.k.fd = fd;
 	b->u.k.file_off = off;
+	b->u.k.copy_len = 0;
 	return b;
 }
 
 /*
  * Memory for reading kernel pages into. Large copies are mapped with their
  * pages populated in one call: faulting a fresh megabyte in page by page
- * cost more than the copy itself (bench/bench_materialize).
+ * cost more than the copy itself (bench/bench_materialize). Clearing fresh
+ * pages still costs about as much as the copy, so released mappings are kept
+ * (up to COPY_CACHE_BYTES) and reused by later materializations; a reused
+ * mapping is overwritten entirely before anyone reads it. zbl_pool_flush
+ * returns them.
  */
 #define COPY_MMAP_BYTES_MIN ((size_t)128 * 1024)
+#define COPY_MMAP_ROUND ((size_t)64 * 1024)
+#define COPY_CACHE_SLOTS 32
+#define COPY_CACHE_BYTES ((size_t)32 * 1024 * 1024)
 
-static char *copy_alloc(size_t len)
+static struct {
+	pthread_mutex_t lock;
+	size_t n, bytes;
+	struct {
+		void *p;
+		size_t len;
+	} slot[COPY_CACHE_SLOTS];
+} copy_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static size_t copy_map_len(size_t len)
 {
+	return (len + COPY_MMAP_ROUND - 1) & ~(COPY_MMAP_ROUND - 1);
+}
+
+/* A cached mapping of at least @len bytes and at most a quarter more, or NULL. */
+static void *copy_cache_take(size_t len, size_t *maplen)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&copy_cache.lock);
+	for (size_t i = copy_cache.n; i-- > 0;) {
+		size_t have = copy_cache.slot[i].len;
+		if (have < len || have - len > len / 4)
+			continue;
+		p = copy_cache.slot[i].p;
+		*maplen = have;
+		copy_cache.bytes -= have;
+		copy_cache.slot[i] = copy_cache.slot[--copy_cache.n];
+		break;
+	}
+	pthread_mutex_unlock(&copy_cache.lock);
+	return p;
+}
+
+static bool copy_cache_give(void *p, size_t len)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&copy_cache.lock);
+	if (copy_cache.n < COPY_CACHE_SLOTS && copy_cache.bytes + len <= COPY_CACHE_BYTES) {
+		copy_cache.slot[copy_cache.n].p = p;
+		copy_cache.slot[copy_cache.n++].len = len;
+		copy_cache.bytes += len;
+		kept = true;
+	}
+	pthread_mutex_unlock(&copy_cache.lock);
+	return kept;
+}
+
+void zbl__copy_cache_flush(void)
+{
+	pthread_mutex_lock(&copy_cache.lock);
+	while (copy_cache.n) {
+		copy_cache.n--;
+		munmap(copy_cache.slot[copy_cache.n].p, copy_cache.slot[copy_cache.n].len);
+	}
+	copy_cache.bytes = 0;
+	pthread_mutex_unlock(&copy_cache.lock);
+}
+
+/*
+ * Memory for @len bytes; *maplen is the length of the mapping it is part of
+ * (a cached one may be longer), or 0 for malloc memory.
+ */
+static char *copy_alloc(size_t len, size_t *maplen)
+{
+	*maplen = 0;
 	if (len < COPY_MMAP_BYTES_MIN)
 		return malloc(len ? len : 1);
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		       -1, 0);
+	void *p = copy_cache_take(copy_map_len(len), maplen);
+	if (p)
+		return p;
+	*maplen = copy_map_len(len);
+	p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		 -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void copy_free(char *p, size_t len)
+static void copy_free(char *p, size_t maplen)
 {
 	if (!p)
 		return;
-	if (len < COPY_MMAP_BYTES_MIN)
+	if (!maplen)
 		free(p);
-	else
-		munmap(p, len);
+	else if (!copy_cache_give(p, maplen))
+		munmap(p, maplen);
 }
 
 static void block_release(struct zbl__block *b)
@@ -117,11 +194,11 @@ static void block_release(struct zbl__block *b)
 			b->u.ref.release(b->u.ref.ctx);
 		break;
 	case ZBL__BLOCK_FILE:
-		copy_free(data, b->cap);
+		copy_free(data, b->u.k.copy_len);
 		close(b->u.k.fd);
 		break;
 	case ZBL__BLOCK_PIPE:
-		copy_free(data, b->cap);
+		copy_free(data, b->u.k.copy_len);
 		zbl__pipe_put(&b->u.k.pipe, b->cap - b->u.k.head);
 		break;
 	}
@@ -193,7 +270,8 @@ const char *zbl__block_materialize(struct zbl__block *b)
 	}
 	/* A drained pipe block no longer holds its first head bytes: they are not copied. */
 	size_t copied = b->kind == ZBL__BLOCK_PIPE ? b->cap - b->u.k.head : b->cap;
-	data = copy_alloc(b->cap);
+	size_t maplen;
+	data = copy_alloc(b->cap, &maplen);
 	if (!data) {
 		pthread_mutex_unlock(lock);
 		errno = ENOMEM;
@@ -202,10 +280,11 @@ const char *zbl__block_materialize(struct zbl__block *b)
 	err = b->kind == ZBL__BLOCK_FILE ? zbl__file_read(b, data) : zbl__kpage_read_pipe(b, data);
 	if (err < 0) {
 		pthread_mutex_unlock(lock);
-		copy_free(data, b->cap);
+		copy_free(data, maplen);
 		errno = -err;
 		return NULL;
 	}
+	b->u.k.copy_len = maplen;
 	atomic_store_explicit(&b->data, data, memory_order_release);
 	pthread_mutex_unlock(lock);
 	ZBL__STAT_ADD(bytes_materialized, copied);

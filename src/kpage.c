@@ -28,6 +28,7 @@ struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p)
 	b->u.k.head = 0;
 	b->u.k.sealed = false;
 	b->u.k.lost = false;
+	b->u.k.copy_len = 0;
 	return b;
 }
 

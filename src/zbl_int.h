@@ -66,6 +66,7 @@ struct zbl__kblock {
 	size_t head;
 	bool sealed;         /* pipe: ran out of slots; append no more */
 	bool lost;           /* pipe: emptying it failed midway; its bytes are gone (-EIO) */
+	size_t copy_len;     /* length of the mapping holding the materialized copy, 0 if malloc */
 };
 
 struct zbl__block {
@@ -137,6 +138,7 @@ void zbl__block_put(struct zbl__block *b);
 const char *zbl__block_materialize(struct zbl__block *b);
 void zbl__pipe_lock(const struct zbl__block *b, bool exclusive);
 void zbl__pipe_unlock(const struct zbl__block *b);
+void zbl__copy_cache_flush(void);
 
 static inline void zbl__block_get(struct zbl__block *b)
 {
