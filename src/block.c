@@ -151,17 +151,23 @@ void zbl__copy_cache_flush(void)
 	pthread_mutex_unlock(&copy_cache.lock);
 }
 
+size_t zbl__copy_map_len(size_t len)
+{
+	return len < COPY_MMAP_BYTES_MIN ? 0 : copy_map_len(len);
+}
+
 /*
  * Memory for @len bytes; *maplen is the length of the mapping it is part of
- * (a cached one may be longer), or 0 for malloc memory.
+ * (a cached one may be longer), or 0 for malloc memory. With @reused_only,
+ * NULL rather than a fresh mapping (the caller has a cheaper way to get one).
  */
-static char *copy_alloc(size_t len, size_t *maplen)
+char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only)
 {
 	*maplen = 0;
 	if (len < COPY_MMAP_BYTES_MIN)
 		return malloc(len ? len : 1);
 	void *p = copy_cache_take(copy_map_len(len), maplen);
-	if (p)
+	if (p || reused_only)
 		return p;
 	*maplen = copy_map_len(len);
 	p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
@@ -169,7 +175,7 @@ static char *copy_alloc(size_t len, size_t *maplen)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void copy_free(char *p, size_t maplen)
+void zbl__copy_free(char *p, size_t maplen)
 {
 	if (!p)
 		return;
@@ -194,11 +200,11 @@ static void block_release(struct zbl__block *b)
 			b->u.ref.release(b->u.ref.ctx);
 		break;
 	case ZBL__BLOCK_FILE:
-		copy_free(data, b->u.k.copy_len);
+		zbl__copy_free(data, b->u.k.copy_len);
 		close(b->u.k.fd);
 		break;
 	case ZBL__BLOCK_PIPE:
-		copy_free(data, b->u.k.copy_len);
+		zbl__copy_free(data, b->u.k.copy_len);
 		zbl__pipe_put(&b->u.k.pipe, b->cap - b->u.k.head);
 		break;
 	}
@@ -271,16 +277,15 @@ const char *zbl__block_materialize(struct zbl__block *b)
 	/* A drained pipe block no longer holds its first head bytes: they are not copied. */
 	size_t copied = b->kind == ZBL__BLOCK_PIPE ? b->cap - b->u.k.head : b->cap;
 	size_t maplen;
-	data = copy_alloc(b->cap, &maplen);
-	if (!data) {
-		pthread_mutex_unlock(lock);
-		errno = ENOMEM;
-		return NULL;
+	if (b->kind == ZBL__BLOCK_PIPE) {
+		err = zbl__kpage_materialize(b, &data, &maplen);
+	} else {
+		data = zbl__copy_alloc(b->cap, &maplen, false);
+		err = data ? zbl__file_read(b, data) : -ENOMEM;
 	}
-	err = b->kind == ZBL__BLOCK_FILE ? zbl__file_read(b, data) : zbl__kpage_read_pipe(b, data);
 	if (err < 0) {
 		pthread_mutex_unlock(lock);
-		copy_free(data, maplen);
+		zbl__copy_free(data, maplen);
 		errno = -err;
 		return NULL;
 	}

@@ -139,6 +139,9 @@ const char *zbl__block_materialize(struct zbl__block *b);
 void zbl__pipe_lock(const struct zbl__block *b, bool exclusive);
 void zbl__pipe_unlock(const struct zbl__block *b);
 void zbl__copy_cache_flush(void);
+char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only);
+void zbl__copy_free(char *p, size_t maplen);
+size_t zbl__copy_map_len(size_t len);
 
 static inline void zbl__block_get(struct zbl__block *b)
 {
@@ -191,7 +194,7 @@ size_t zbl__held_pipe_bytes(void);
 
 /* kpage.c */
 struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p);
-int zbl__kpage_read_pipe(struct zbl__block *b, char *dst);
+int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen);
 ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
 			    bool more);
 
