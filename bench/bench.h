@@ -102,6 +102,7 @@ struct bench {
 	bool verify_all;             /* verify every round, not only the first */
 	double scale;                /* BENCH_SCALE: multiplies default sizes */
 	const char *only;            /* comma-separated groups, or NULL for all */
+	const char *variant;         /* run only variants whose name contains this (profiling) */
 	const char *dir;             /* where the file rows put their files */
 	const char *json_path;
 	const char *svg_path;

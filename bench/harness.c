@@ -257,6 +257,8 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 			double work = 0, t0, t1, c0, c1;
 			int err;
 
+			if (b->variant && !strstr(var->name, b->variant))
+				continue;
 			zbl_stats_get(&s0);
 			if (var->prep && (err = var->prep(row, v)) < 0) {
 				bench_fail(row, "%s: prep failed: %s", var->name, strerror(-err));

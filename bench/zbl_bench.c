@@ -3,7 +3,7 @@
  * zbl_bench: zbl against the alternatives, in one process run.
  *
  *   build/bench/zbl_bench [--only ROW[,ROW...]] [--rounds N] [--quick] [--verify]
- *                         [--dir DIR] [--json FILE] [--svg FILE]
+ *                         [--variant SUBSTRING] [--dir DIR] [--json FILE] [--svg FILE]
  *
  * Rows: ingest file2sock relay appends copyout drain share slice crc32c
  * materialize position memory. Each row runs its variants round-robin
@@ -29,7 +29,8 @@ static const char *const groups[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: zbl_bench [--only ROW[,ROW...]] [--rounds N] [--quick] [--verify]\n"
-		   "                 [--dir DIR] [--json FILE] [--svg FILE]\n"
+		   "                 [--variant SUBSTRING] [--dir DIR] [--json FILE] [--svg FILE]\n"
+		   "--variant runs only the variants whose name contains SUBSTRING (for perf)\n"
 		   "rows:");
 	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
 		fprintf(f, " %s", groups[i]);
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "variant", required_argument, NULL, 'V' },
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "svg", required_argument, NULL, 's' },
@@ -79,7 +81,7 @@ int main(int argc, char **argv)
 	struct zbl_caps caps;
 	int c, ret = 0;
 
-	while ((c = getopt_long(argc, argv, "o:r:qvd:j:s:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:r:qvV:d:j:s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			b.only = optarg;
@@ -92,6 +94,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			b.verify_all = true;
+			break;
+		case 'V':
+			b.variant = optarg;
 			break;
 		case 'd':
 			b.dir = optarg;
