@@ -80,7 +80,7 @@ struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
 /*
  * Memory for reading kernel pages into. Large copies are mapped with their
  * pages populated in one call: faulting a fresh megabyte in page by page
- * cost more than the copy itself (bench/bench_materialize). Clearing fresh
+ * cost more than the copy itself (bench/experiments/materialize.c). Clearing fresh
  * pages still costs about as much as the copy, so released mappings are kept
  * (up to COPY_CACHE_BYTES) and reused by later materializations; a reused
  * mapping is overwritten entirely before anyone reads it. zbl_pool_flush

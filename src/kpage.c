@@ -121,7 +121,7 @@ static int read_all(int rfd, char *dst, size_t len)
  * Maps a new memfd of @maplen bytes and moves the @len bytes in the scratch
  * pipe into it at @head: shmem takes the pipe's pages without clearing new
  * ones first, which made this three times faster than reading into fresh
- * anonymous memory (bench/bench_materialize). Returns the mapping with
+ * anonymous memory (bench/experiments/materialize.c). Returns the mapping with
  * *moved set to the bytes that arrived (the caller reads any rest from the
  * pipe), or NULL with nothing moved if memfds or the mapping are unavailable.
  */

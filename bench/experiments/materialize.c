@@ -5,7 +5,7 @@
  * plain read() of the same bytes from a pipe, in one run with interleaved
  * rounds (medians).
  *
- *   build/bench/bench_materialize [MiB per round, default 64] [rounds, default 5]
+ *   build/bench/experiment_materialize [MiB per round, default 64] [rounds, default 5]
  *   BENCH_ITER=1 reads through an iterator (no copy to a destination buffer)
  */
 #include <fcntl.h>

@@ -15,7 +15,7 @@
  * and the ratios to writev. zbl writes memory with writev; this is the
  * evidence for that.
  *
- *   build/bench/bench_vmsplice [MiB per round, default 1024] [rounds, default 5]
+ *   build/bench/experiment_vmsplice [MiB per round, default 1024] [rounds, default 5]
  */
 #include <arpa/inet.h>
 #include <fcntl.h>

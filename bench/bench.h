@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The zbl benchmark harness: rows of variants run round-robin in one
+ * process, medians, targets, and the helpers the rows share.
+ *
+ * A row is a set of variants that do the same work by different means (a
+ * read()/write() loop, a raw splice loop, zbl...). Every round runs each
+ * variant once, in rotated order, so slow drifts of a shared machine hit all
+ * variants alike. A variant's round is prep() (untimed), run() (timed: wall
+ * clock and getrusage of the whole process, every thread included), then
+ * check() (untimed: verifies the destination got the right bytes).
+ */
+#ifndef ZBL_BENCH_H
+#define ZBL_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "zbl.h"
+
+#define BENCH_MAX_VARIANTS 6
+#define BENCH_MAX_TARGETS 4
+#define BENCH_MAX_ROUNDS 64
+#define BENCH_MAX_ROWS 48
+
+/* Message size for socket rows: a storage daemon's object write. */
+#define BENCH_MSG_BYTES ((size_t)4 << 20)
+/* Chunk size of the copy and raw splice loops (and of their pipes). */
+#define BENCH_CHUNK_BYTES ((size_t)1 << 20)
+
+enum bench_unit {
+	BENCH_BYTES,    /* work is bytes moved: GB/s and CPU s/GB */
+	BENCH_OPS,      /* work is operations: Mops/s and CPU ns/op */
+};
+
+enum bench_target_kind {
+	BENCH_THRU_GE,  /* throughput(num) / throughput(den) >= threshold */
+	BENCH_TIME_LE,  /* time(num) / time(den) <= threshold, i.e. thru(den) / thru(num) */
+	BENCH_INFO,     /* a throughput ratio printed for information, no threshold */
+	BENCH_INFO_TIME, /* a time ratio printed for information, no threshold */
+};
+
+struct bench_target {
+	int num, den;                /* variant indexes */
+	enum bench_target_kind kind;
+	double threshold;
+	/* filled in by the harness */
+	double value;
+	bool pass;
+};
+
+struct bench_row;
+
+struct bench_variant {
+	const char *name;
+	/* Untimed set-up for one round (may be NULL). */
+	int (*prep)(struct bench_row *row, int v);
+	/* The timed work; sets *work to bytes or operations done. */
+	int (*run)(struct bench_row *row, int v, double *work);
+	/* Untimed verification and clean-up after a round (may be NULL). */
+	int (*check)(struct bench_row *row, int v, bool verify);
+};
+
+struct bench_result {
+	double thru[BENCH_MAX_ROUNDS];     /* work per second */
+	double cpu[BENCH_MAX_ROUNDS];      /* CPU seconds per unit of work */
+	double wall[BENCH_MAX_ROUNDS];     /* seconds */
+	double work;                       /* work units of the last round */
+	int rounds;
+	double med_thru, med_cpu, med_wall;
+	struct zbl_stats stats;            /* summed over rounds (prep + run) */
+};
+
+struct bench_row {
+	const char *group;           /* what --only matches */
+	char name[64];
+	char title[160];
+	char note[256];              /* printed under the table, copied to the JSON */
+	enum bench_unit unit;
+	int nvariants;
+	struct bench_variant variants[BENCH_MAX_VARIANTS];
+	int ntargets;
+	struct bench_target targets[BENCH_MAX_TARGETS];
+	void *ctx;                   /* the row's own state */
+	struct bench_result res[BENCH_MAX_VARIANTS];
+	bool failed;                 /* a variant failed or moved the wrong bytes */
+	char error[160];
+};
+
+/* Memory overhead measurements, printed as their own table. */
+struct bench_mem {
+	const char *name;
+	double bytes;                /* heap bytes per item (mallinfo2) */
+	double rss_bytes;            /* RSS growth per item (/proc/self/statm), 0 if not measured */
+};
+
+struct bench {
+	int rounds;
+	bool quick;
+	bool verify_all;             /* verify every round, not only the first */
+	double scale;                /* BENCH_SCALE: multiplies default sizes */
+	const char *only;            /* comma-separated groups, or NULL for all */
+	const char *variant;         /* run only variants whose name contains this (profiling) */
+	const char *dir;             /* where the file rows put their files */
+	const char *json_path;
+	const char *svg_path;
+	int nrows;
+	struct bench_row *rows[BENCH_MAX_ROWS];
+	int nmem;
+	struct bench_mem mem[16];
+};
+
+/* harness.c */
+bool bench_selected(const struct bench *b, const char *group);
+size_t bench_size(const struct bench *b, size_t full, size_t quick);
+struct bench_row *bench_row_new(struct bench *b, const char *group, enum bench_unit unit,
+				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+int bench_add_variant(struct bench_row *row, const char *name,
+		      int (*prep)(struct bench_row *, int),
+		      int (*run)(struct bench_row *, int, double *),
+		      int (*check)(struct bench_row *, int, bool));
+void bench_add_target(struct bench_row *row, int num, int den, enum bench_target_kind kind,
+		      double threshold);
+int bench_run_row(struct bench *b, struct bench_row *row);
+void bench_fail(struct bench_row *row, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void bench_add_mem(struct bench *b, const char *name, double bytes, double rss_bytes);
+int bench_write_json(const struct bench *b, const char *path);
+int bench_write_svg(const struct bench *b, const char *path);
+void bench_print_summary(const struct bench *b);
+
+/* util.c */
+double bench_now(void);
+uint64_t bench_rand(uint64_t *state);
+/* A repeating pseudo-random pattern: stream byte i is bench_pattern()[i % BENCH_PATTERN_BYTES]. */
+#define BENCH_PATTERN_BYTES ((size_t)1 << 20)
+const unsigned char *bench_pattern(void);
+/* CRC-32C (ISA-L, no inversion) of the first len bytes of the pattern stream. */
+uint32_t bench_pattern_crc(size_t len);
+uint32_t bench_crc(uint32_t crc, const void *p, size_t len);
+int bench_tcp_pair(int *rx, int *tx);
+int bench_write_all(int fd, const void *p, size_t len);
+int bench_temp_file(const struct bench *b, const char *tag);
+/* CRC of the first len bytes of a file, by pread; -1 (as int64) on error. */
+int64_t bench_file_crc(int fd, size_t len);
+int bench_pipe(int p[2], size_t bytes);
+size_t bench_rss_bytes(void);
+size_t bench_heap_bytes(void);
+
+/* The rows, one file per family. */
+int bench_rows_net(struct bench *b);      /* net.c: ingest, file->socket, relay */
+int bench_rows_mem(struct bench *b);      /* mem.c: against evbuffer */
+int bench_rows_kpage(struct bench *b);    /* kpage.c: crc32c, materialize */
+int bench_rows_position(struct bench *b); /* position.c: positioning and memory overhead */
+
+#endif /* ZBL_BENCH_H */

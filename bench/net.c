@@ -1,0 +1,683 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rows that move data between sockets and files over TCP loopback:
+ *   ingest     socket -> file, 4 MiB messages
+ *   file2sock  file -> socket, with a read() receiver and a splice receiver
+ *   relay      socket -> socket
+ * The peers are threads of this process, so getrusage covers both ends and
+ * the loopback TCP processing they cause.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#ifndef TMPFS_MAGIC
+#define TMPFS_MAGIC 0x01021994
+#endif
+
+/* A peer thread: sends the pattern stream, or receives and counts (and CRCs). */
+struct peer {
+	pthread_t thread;
+	int fd;
+	size_t bytes;            /* to send; or received */
+	bool crc_on;             /* receiver: CRC what arrives */
+	bool use_splice;         /* receiver: splice to /dev/null instead of read() */
+	uint32_t crc;
+	int err;
+};
+
+static void *sender_main(void *arg)
+{
+	struct peer *p = arg;
+	const unsigned char *pat = bench_pattern();
+	size_t sent = 0;
+
+	while (sent < p->bytes) {
+		size_t po = sent % BENCH_PATTERN_BYTES;
+		size_t n = BENCH_PATTERN_BYTES - po;
+		ssize_t w;
+
+		if (n > p->bytes - sent)
+			n = p->bytes - sent;
+		w = write(p->fd, pat + po, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			p->err = w < 0 ? -errno : -EIO;
+			break;
+		}
+		sent += (size_t)w;
+	}
+	close(p->fd);
+	p->fd = -1;
+	return NULL;
+}
+
+static void *receiver_main(void *arg)
+{
+	static __thread char buf[BENCH_CHUNK_BYTES];
+	struct peer *p = arg;
+	int pp[2] = { -1, -1 }, null = -1;
+
+	p->bytes = 0;
+	p->crc = 0;
+	if (p->use_splice) {
+		if (bench_pipe(pp, BENCH_CHUNK_BYTES) < 0 ||
+		    (null = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+			p->err = -errno;
+			goto out;
+		}
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (p->use_splice) {
+			r = splice(p->fd, NULL, pp[1], NULL, BENCH_CHUNK_BYTES, SPLICE_F_MOVE);
+			for (ssize_t put = 0; r > 0 && put < r;) {
+				ssize_t w = splice(pp[0], NULL, null, NULL, (size_t)(r - put),
+						   SPLICE_F_MOVE);
+				if (w <= 0) {
+					p->err = w < 0 ? -errno : -EIO;
+					goto out;
+				}
+				put += w;
+			}
+		} else {
+			r = read(p->fd, buf, sizeof(buf));
+			if (r > 0 && p->crc_on)
+				p->crc = bench_crc(p->crc, buf, (size_t)r);
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			p->err = -errno;
+		if (r <= 0)
+			break;
+		p->bytes += (size_t)r;
+	}
+out:
+	if (pp[0] >= 0) {
+		close(pp[0]);
+		close(pp[1]);
+	}
+	if (null >= 0)
+		close(null);
+	return NULL;
+}
+
+static int peer_start(struct peer *p, void *(*fn)(void *))
+{
+	p->err = 0;
+	return -pthread_create(&p->thread, NULL, fn, p);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The movers: each moves everything from @in to @out, returns bytes or -errno. */
+
+static ssize_t move_copy(int in, int out, int64_t *in_off, size_t msg, size_t limit)
+{
+	static char *buf;
+	size_t total = 0;
+
+	if (!buf && !(buf = malloc(BENCH_MSG_BYTES)))
+		return -ENOMEM;
+	if (msg > BENCH_MSG_BYTES)
+		msg = BENCH_MSG_BYTES;
+	for (;;) {
+		size_t got = 0;
+		ssize_t r = 1;
+
+		/* A message at a time, as a server would collect one before storing it;
+		 * a relay (msg == chunk) forwards whatever arrived. */
+		while (got < msg && total + got < limit) {
+			size_t want = msg - got;
+
+			if (want > limit - total - got)
+				want = limit - total - got;
+			r = in_off ? pread(in, buf + got, want, *in_off + got) :
+				     read(in, buf + got, want);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			if (!in_off && msg == BENCH_CHUNK_BYTES)
+				break;
+		}
+		if (r < 0)
+			return -errno;
+		int err = bench_write_all(out, buf, got);
+		if (err < 0)
+			return err;
+		total += got;
+		if (in_off)
+			*in_off += (int64_t)got;
+		if (r == 0 || !got || total == limit)
+			return (ssize_t)total;
+	}
+}
+
+/* Raw splice through one pipe, a chunk at a time (HAProxy-style loop). */
+static ssize_t move_splice(int in, int out, int64_t *in_off, size_t limit)
+{
+	int p[2];
+	size_t total = 0;
+	ssize_t ret = 0;
+
+	if (bench_pipe(p, BENCH_CHUNK_BYTES) < 0)
+		return -errno;
+	while (total < limit) {
+		size_t want = limit - total < BENCH_CHUNK_BYTES ? limit - total : BENCH_CHUNK_BYTES;
+		loff_t o = in_off ? *in_off : 0;
+		ssize_t r = splice(in, in_off ? &o : NULL, p[1], NULL, want, SPLICE_F_MOVE);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		if (in_off)
+			*in_off = o;
+		for (ssize_t put = 0; put < r;) {
+			ssize_t w = splice(p[0], NULL, out, NULL, (size_t)(r - put), SPLICE_F_MOVE);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				ret = w < 0 ? -errno : -EIO;
+				goto out;
+			}
+			put += w;
+		}
+		total += (size_t)r;
+	}
+out:
+	close(p[0]);
+	close(p[1]);
+	return ret < 0 ? ret : (ssize_t)total;
+}
+
+/* zbl: take up to @msg bytes as kernel pages, then write them out draining. */
+static ssize_t move_zbl(int in, int out, size_t msg)
+{
+	zbl_t *bl = zbl_new();
+	size_t total = 0;
+	ssize_t r;
+
+	if (!bl)
+		return -ENOMEM;
+	while ((r = zbl_splice_from(bl, in, NULL, msg, 0)) > 0) {
+		ssize_t w = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
+
+		if (w < 0) {
+			r = w;
+			break;
+		}
+		if ((size_t)w != (size_t)r) {
+			r = -EIO;
+			break;
+		}
+		total += (size_t)r;
+	}
+	zbl_free(bl);
+	return r < 0 ? r : (ssize_t)total;
+}
+
+/*
+ * zbl as an event-loop relay would use it: the source is non-blocking, so
+ * zbl_splice_from returns what has arrived (up to @msg) instead of waiting
+ * for all of it, like the raw splice loop's splice(2) on a blocking socket.
+ */
+static ssize_t move_zbl_nonblock(int in, int out, size_t msg)
+{
+	struct pollfd pfd = { .fd = in, .events = POLLIN };
+	int fl = fcntl(in, F_GETFL);
+	zbl_t *bl = zbl_new();
+	size_t total = 0;
+	ssize_t r;
+
+	if (!bl)
+		return -ENOMEM;
+	if (fl < 0 || fcntl(in, F_SETFL, fl | O_NONBLOCK) < 0) {
+		zbl_free(bl);
+		return -errno;
+	}
+	for (;;) {
+		r = zbl_splice_from(bl, in, NULL, msg, 0);
+		if (r == -EAGAIN) {
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+				r = -errno;
+				break;
+			}
+			continue;
+		}
+		if (r <= 0)
+			break;
+		ssize_t w = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
+
+		if (w != r) {
+			r = w < 0 ? w : -EIO;
+			break;
+		}
+		total += (size_t)r;
+	}
+	fcntl(in, F_SETFL, fl);
+	zbl_free(bl);
+	return r < 0 ? r : (ssize_t)total;
+}
+
+/* ------------------------------------------------------------------------ */
+/* ingest: socket -> file */
+
+struct ingest {
+	size_t total;
+	uint32_t crc;            /* of the pattern stream, total bytes */
+	int file;
+	int rx;
+	struct peer tx;
+};
+
+static int ingest_prep(struct bench_row *row, int v)
+{
+	struct ingest *c = row->ctx;
+	int err;
+
+	(void)v;
+	if (ftruncate(c->file, 0) < 0 || lseek(c->file, 0, SEEK_SET) < 0)
+		return -errno;
+	err = bench_tcp_pair(&c->rx, &c->tx.fd);
+	if (err < 0)
+		return err;
+	c->tx.bytes = c->total;
+	return 0;
+}
+
+static int ingest_run(struct bench_row *row, int v, double *work)
+{
+	struct ingest *c = row->ctx;
+	ssize_t got;
+	int err = peer_start(&c->tx, sender_main);
+
+	if (err < 0)
+		return err;
+	switch (v) {
+	case 0:
+		got = move_copy(c->rx, c->file, NULL, BENCH_MSG_BYTES, SIZE_MAX);
+		break;
+	case 1:
+		got = move_splice(c->rx, c->file, NULL, SIZE_MAX);
+		break;
+	default:
+		got = move_zbl(c->rx, c->file, BENCH_MSG_BYTES);
+		break;
+	}
+	/* A failed receiver closes its socket so the sender cannot hang. */
+	close(c->rx);
+	pthread_join(c->tx.thread, NULL);
+	if (got < 0)
+		return (int)got;
+	if (c->tx.err < 0)
+		return c->tx.err;
+	*work = (double)got;
+	return (size_t)got == c->total ? 0 : -EIO;
+}
+
+static int ingest_check(struct bench_row *row, int v, bool verify)
+{
+	struct ingest *c = row->ctx;
+	struct stat st;
+
+	(void)v;
+	if (fstat(c->file, &st) < 0)
+		return -errno;
+	if ((size_t)st.st_size != c->total)
+		return -EIO;
+	if (verify && bench_file_crc(c->file, c->total) != c->crc)
+		return -EILSEQ;
+	return 0;
+}
+
+static int row_ingest(struct bench *b)
+{
+	struct ingest c = { .total = bench_size(b, (size_t)1 << 30, (size_t)32 << 20) };
+	struct bench_row *row;
+	int zbl, copy, spl, ret;
+
+	c.total -= c.total % BENCH_MSG_BYTES;
+	if (!c.total)
+		c.total = BENCH_MSG_BYTES;
+	row = bench_row_new(b, "ingest", BENCH_BYTES,
+			    "socket -> file, TCP loopback, %zu MiB per round in 4 MiB messages, "
+			    "file in %s", c.total >> 20, b->dir);
+	if (!row)
+		return -1;
+	c.file = bench_temp_file(b, "ingest");
+	if (c.file < 0) {
+		bench_fail(row, "temp file in %s: %s", b->dir, strerror(-c.file));
+		return -1;
+	}
+	c.crc = bench_pattern_crc(c.total);
+	row->ctx = &c;
+	snprintf(row->note, sizeof(row->note),
+		 "copy reads a whole 4 MiB message then writes it; raw splice moves 1 MiB "
+		 "socket->pipe->file; zbl takes 4 MiB with zbl_splice_from, then "
+		 "zbl_splice_to(ZBL_DRAIN)");
+	copy = bench_add_variant(row, "read/write copy", ingest_prep, ingest_run, ingest_check);
+	spl = bench_add_variant(row, "raw splice", ingest_prep, ingest_run, ingest_check);
+	zbl = bench_add_variant(row, "zbl", ingest_prep, ingest_run, ingest_check);
+	bench_add_target(row, zbl, spl, BENCH_THRU_GE, 0.95);
+	bench_add_target(row, zbl, copy, BENCH_THRU_GE, 3.0);
+	ret = bench_run_row(b, row);
+	close(c.file);
+	row->ctx = NULL;
+	return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* file2sock: file -> socket */
+
+struct f2s {
+	size_t total;
+	uint32_t crc;
+	int file;
+	int tx;
+	struct peer rx;
+};
+
+static int f2s_prep(struct bench_row *row, int v)
+{
+	struct f2s *c = row->ctx;
+	int err;
+
+	(void)v;
+	err = bench_tcp_pair(&c->rx.fd, &c->tx);
+	if (err < 0)
+		return err;
+	err = peer_start(&c->rx, receiver_main);
+	if (err < 0) {
+		close(c->rx.fd);
+		close(c->tx);
+	}
+	return err;
+}
+
+static int f2s_run(struct bench_row *row, int v, double *work)
+{
+	struct f2s *c = row->ctx;
+	int64_t off = 0;
+	ssize_t sent = 0;
+
+	switch (v) {
+	case 0:
+		sent = move_copy(c->file, c->tx, &off, BENCH_CHUNK_BYTES, c->total);
+		break;
+	case 1:
+		while ((size_t)sent < c->total) {
+			off_t o = sent;
+			ssize_t w = sendfile(c->tx, c->file, &o, c->total - (size_t)sent);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				sent = w < 0 ? -errno : -EIO;
+				break;
+			}
+			sent += w;
+		}
+		break;
+	case 2:
+		sent = move_splice(c->file, c->tx, &off, c->total);
+		break;
+	default: {
+		zbl_t *bl = zbl_new();
+		int err;
+
+		if (!bl) {
+			sent = -ENOMEM;
+			break;
+		}
+		err = zbl_append_file(bl, c->file, 0, c->total);
+		sent = err < 0 ? err : zbl_splice_to(bl, c->tx, NULL, ZBL_DRAIN);
+		zbl_free(bl);
+		break;
+	}
+	}
+	close(c->tx);
+	pthread_join(c->rx.thread, NULL);
+	close(c->rx.fd);
+	if (sent < 0)
+		return (int)sent;
+	if (c->rx.err < 0)
+		return c->rx.err;
+	*work = (double)c->rx.bytes;
+	return (size_t)sent == c->total ? 0 : -EIO;
+}
+
+static int f2s_check(struct bench_row *row, int v, bool verify)
+{
+	struct f2s *c = row->ctx;
+
+	(void)v;
+	if (c->rx.bytes != c->total)
+		return -EIO;
+	if (verify && c->rx.crc_on && c->rx.crc != c->crc)
+		return -EILSEQ;
+	return 0;
+}
+
+static int fill_file(int fd, size_t total)
+{
+	const unsigned char *pat = bench_pattern();
+
+	for (size_t put = 0; put < total; put += BENCH_PATTERN_BYTES) {
+		size_t n = total - put < BENCH_PATTERN_BYTES ? total - put : BENCH_PATTERN_BYTES;
+		int err = bench_write_all(fd, pat, n);
+
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+static int row_f2s(struct bench *b, int file, size_t total, uint32_t crc, bool splice_rx)
+{
+	struct f2s c = { .total = total, .crc = crc, .file = file };
+	struct bench_row *row;
+	int zbl, sf, ret;
+
+	row = bench_row_new(b, "file2sock", BENCH_BYTES,
+			    "file -> socket, TCP loopback, %zu MiB per round, receiver %s",
+			    total >> 20, splice_rx ? "splices to /dev/null" : "read()s");
+	if (!row)
+		return -1;
+	snprintf(row->name, sizeof(row->name), "file2sock/%s", splice_rx ? "splice-rx" : "read-rx");
+	c.rx.use_splice = splice_rx;
+	c.rx.crc_on = !splice_rx;
+	row->ctx = &c;
+	snprintf(row->note, sizeof(row->note),
+		 "file in page cache; copy is pread+write 1 MiB; raw splice 1 MiB file->pipe->"
+		 "socket; zbl is zbl_append_file of the whole file + zbl_splice_to(ZBL_DRAIN)");
+	bench_add_variant(row, "read/write copy", f2s_prep, f2s_run, f2s_check);
+	sf = bench_add_variant(row, "sendfile", f2s_prep, f2s_run, f2s_check);
+	bench_add_variant(row, "raw splice", f2s_prep, f2s_run, f2s_check);
+	zbl = bench_add_variant(row, "zbl", f2s_prep, f2s_run, f2s_check);
+	bench_add_target(row, zbl, sf, BENCH_THRU_GE, 1.0);
+	bench_add_target(row, zbl, 0, BENCH_INFO, 0);
+	ret = bench_run_row(b, row);
+	row->ctx = NULL;
+	return ret;
+}
+
+static int rows_f2s(struct bench *b)
+{
+	size_t total = bench_size(b, (size_t)1 << 30, (size_t)32 << 20);
+	int file = bench_temp_file(b, "file2sock"), ret;
+	uint32_t crc;
+
+	if (file < 0)
+		return -1;
+	if (fill_file(file, total) < 0) {
+		close(file);
+		return -1;
+	}
+	/* Read it once so every variant starts from a warm page cache. */
+	crc = (uint32_t)bench_file_crc(file, total);
+	ret = row_f2s(b, file, total, crc, false);
+	ret |= row_f2s(b, file, total, crc, true);
+	close(file);
+	return ret;
+}
+
+/* ------------------------------------------------------------------------ */
+/* relay: socket -> socket */
+
+struct relay {
+	size_t total;
+	uint32_t crc;
+	bool crc_on;
+	int a_rx, b_tx;
+	struct peer tx, rx;
+};
+
+static int relay_prep(struct bench_row *row, int v)
+{
+	struct relay *c = row->ctx;
+	int err;
+
+	(void)v;
+	err = bench_tcp_pair(&c->a_rx, &c->tx.fd);
+	if (err < 0)
+		return err;
+	err = bench_tcp_pair(&c->rx.fd, &c->b_tx);
+	if (err < 0)
+		goto fail_a;
+	c->tx.bytes = c->total;
+	c->rx.crc_on = c->crc_on;
+	c->rx.use_splice = !c->crc_on;
+	err = peer_start(&c->rx, receiver_main);
+	if (err < 0)
+		goto fail_b;
+	return 0;
+fail_b:
+	close(c->rx.fd);
+	close(c->b_tx);
+fail_a:
+	close(c->a_rx);
+	close(c->tx.fd);
+	return err;
+}
+
+static int relay_run(struct bench_row *row, int v, double *work)
+{
+	struct relay *c = row->ctx;
+	ssize_t got;
+	int err = peer_start(&c->tx, sender_main);
+
+	if (err < 0) {
+		close(c->b_tx);
+		pthread_join(c->rx.thread, NULL);
+		return err;
+	}
+	switch (v) {
+	case 0:
+		got = move_copy(c->a_rx, c->b_tx, NULL, BENCH_CHUNK_BYTES, SIZE_MAX);
+		break;
+	case 1:
+		got = move_splice(c->a_rx, c->b_tx, NULL, SIZE_MAX);
+		break;
+	case 2:
+		got = move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES);
+		break;
+	default:
+		got = move_zbl_nonblock(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES);
+		break;
+	}
+	close(c->a_rx);
+	close(c->b_tx);
+	pthread_join(c->tx.thread, NULL);
+	pthread_join(c->rx.thread, NULL);
+	close(c->rx.fd);
+	if (got < 0)
+		return (int)got;
+	if (c->tx.err < 0)
+		return c->tx.err;
+	if (c->rx.err < 0)
+		return c->rx.err;
+	*work = (double)c->rx.bytes;
+	return (size_t)got == c->total ? 0 : -EIO;
+}
+
+static int relay_check(struct bench_row *row, int v, bool verify)
+{
+	struct relay *c = row->ctx;
+
+	(void)v;
+	if (c->rx.bytes != c->total)
+		return -EIO;
+	if (verify && c->crc_on && c->rx.crc != c->crc)
+		return -EILSEQ;
+	return 0;
+}
+
+static int row_relay(struct bench *b)
+{
+	struct relay c = { .total = bench_size(b, (size_t)1 << 30, (size_t)32 << 20) };
+	struct bench_row *row;
+	int zbl, spl, ret;
+
+	/* Checking content needs a copying receiver, which would blur the
+	 * difference between relays; only --quick and --verify pay for it. */
+	c.crc_on = b->quick || b->verify_all;
+	c.crc = bench_pattern_crc(c.total);
+	row = bench_row_new(b, "relay", BENCH_BYTES,
+			    "socket -> socket relay, TCP loopback, %zu MiB per round, receiver %s",
+			    c.total >> 20, c.crc_on ? "read()s and CRCs" : "splices to /dev/null");
+	if (!row)
+		return -1;
+	row->ctx = &c;
+	snprintf(row->note, sizeof(row->note),
+		 "copy forwards what each read() returns (up to 1 MiB); raw splice 1 MiB "
+		 "through one pipe; zbl_splice_from 1 MiB (blocking: waits for all of it; "
+		 "non-blocking: what has arrived) then zbl_splice_to(ZBL_DRAIN)");
+	bench_add_variant(row, "read/write copy", relay_prep, relay_run, relay_check);
+	spl = bench_add_variant(row, "raw splice", relay_prep, relay_run, relay_check);
+	zbl = bench_add_variant(row, "zbl", relay_prep, relay_run, relay_check);
+	int nb = bench_add_variant(row, "zbl, non-blocking source", relay_prep, relay_run,
+				   relay_check);
+	bench_add_target(row, zbl, spl, BENCH_THRU_GE, 0.95);
+	bench_add_target(row, nb, spl, BENCH_THRU_GE, 0.95);
+	bench_add_target(row, zbl, 0, BENCH_INFO, 0);
+	ret = bench_run_row(b, row);
+	row->ctx = NULL;
+	return ret;
+}
+
+int bench_rows_net(struct bench *b)
+{
+	struct statfs sfs;
+	int ret = 0;
+
+	if (statfs(b->dir, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
+		fprintf(stderr, "zbl_bench: warning: %s is tmpfs; socket->file rows are meant for "
+			"a disk filesystem (use --dir)\n", b->dir);
+	if (bench_selected(b, "ingest"))
+		ret |= row_ingest(b);
+	if (bench_selected(b, "file2sock"))
+		ret |= rows_f2s(b);
+	if (bench_selected(b, "relay"))
+		ret |= row_relay(b);
+	return ret;
+}
