@@ -3,11 +3,13 @@
  * CRC-32C with ISA-L's crc32_iscsi (Ceph's convention: no inversion), and the
  * per-block cache of the CRC of a segment's range.
  *
- * The cache holds crc32c(seed 0) of one range per block. The CRC register is
- * linear in its seed: crc(s, d) = crc(0, d) ^ crc(s, zeros(len(d))), and
- * running a register over n zero bytes multiplies it by x^(8n) modulo the
- * polynomial. So a cached value serves any seed after one multiplication,
- * computed in O(log n) steps from a table of x^(2^k).
+ * The cache holds, per block, the CRC of one range for the seed it was
+ * computed with (as Ceph's buffer::raw does), so a miss costs one pass over
+ * the bytes and nothing more. The CRC register is linear in its seed:
+ * crc(s1, d) ^ crc(s2, d) = crc(s1 ^ s2, zeros(len(d))), and running a
+ * register over n zero bytes multiplies it by x^(8n) modulo the polynomial.
+ * So a cached value serves any other seed after one multiplication, computed
+ * in O(log n) steps from a table of x^(2^k).
  */
 #include <isa-l/crc.h>
 #include <limits.h>
@@ -91,7 +93,7 @@ uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_
 {
 	const char *d = zbl__block_data(b);
 	struct zbl__crc_cache *c = &b->crc;
-	uint32_t crc0;
+	uint32_t seed, out;
 	bool hit;
 
 	if (!d) {
@@ -102,18 +104,20 @@ uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_
 		return crc_mem(crc, d + off, len);
 	cache_lock(c);
 	hit = c->valid && c->off == off && c->len == len;
-	crc0 = c->crc0;
+	seed = c->seed;
+	out = c->crc;
 	cache_unlock(c);
-	if (!hit) {
-		crc0 = crc_mem(0, d + off, len);
-		cache_lock(c);
-		c->valid = true;
-		c->off = off;
-		c->len = len;
-		c->crc0 = crc0;
-		cache_unlock(c);
-	}
-	return crc0 ^ crc_shift_zeros(crc, len);
+	if (hit)
+		return out ^ crc_shift_zeros(seed ^ crc, len);
+	out = crc_mem(crc, d + off, len);
+	cache_lock(c);
+	c->valid = true;
+	c->off = off;
+	c->len = len;
+	c->seed = crc;
+	c->crc = out;
+	cache_unlock(c);
+	return out;
 }
 
 uint32_t zbl_crc32c(const zbl_t *bl, uint32_t crc)

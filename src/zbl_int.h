@@ -34,13 +34,14 @@ enum zbl__kind {
 	ZBL__BLOCK_PIPE,     /* kernel pages held in a pipe */
 };
 
-/* One cached CRC per block: crc32c with seed 0 of bytes [off, off+len). */
+/* One cached CRC per block: crc32c of bytes [off, off+len) with seed @seed. */
 struct zbl__crc_cache {
 	atomic_flag lock;
 	bool valid;
 	size_t off;
 	size_t len;
-	uint32_t crc0;
+	uint32_t seed;
+	uint32_t crc;
 };
 
 /*
