@@ -77,7 +77,7 @@ struct bench_row {
 	const char *group;           /* what --only matches */
 	char name[64];
 	char title[160];
-	char note[256];              /* printed under the table, copied to the JSON */
+	char note[512];              /* printed under the table, copied to the JSON */
 	enum bench_unit unit;
 	int nvariants;
 	struct bench_variant variants[BENCH_MAX_VARIANTS];

@@ -23,6 +23,8 @@ void zbl__block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size
 	b->crc.valid = false;
 }
 
+#define INLINE_HUGE_BYTES_MIN ((size_t)4 << 20)
+
 struct zbl__block *zbl__block_new_inline(size_t cap)
 {
 	if (cap > SIZE_MAX - sizeof(struct zbl__block))
@@ -31,6 +33,17 @@ struct zbl__block *zbl__block_new_inline(size_t cap)
 	if (!b)
 		return NULL;
 	zbl__block_init(b, ZBL__BLOCK_INLINE, b->inline_data, cap, 0);
+	/*
+	 * A block this large is fresh mapped memory (c_str or rebuild of a big
+	 * list): faulting it in 4 KiB at a time cost more than filling it. Ask
+	 * for huge pages and take them in one call; both are only advice.
+	 */
+	if (cap >= INLINE_HUGE_BYTES_MIN) {
+		uintptr_t lo = ((uintptr_t)b->inline_data + 4095) & ~(uintptr_t)4095;
+		uintptr_t hi = ((uintptr_t)b->inline_data + cap) & ~(uintptr_t)4095;
+		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+		madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+	}
 	return b;
 }
 

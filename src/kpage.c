@@ -217,6 +217,41 @@ int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen)
 }
 
 /*
+ * Copies the segment's bytes straight into @dst without keeping a copy in the
+ * block: for rebuild and c_str, which replace the segment by new memory, so
+ * a cached copy would be made only to be copied again and dropped. Returns
+ * -EAGAIN when this cannot be done this way (no scratch pipe, or the pipe was
+ * emptied into memory); the caller then reads through the block as usual.
+ */
+int zbl__kpage_read_window(const struct zbl__seg *s, char *dst)
+{
+	struct zbl__block *b = s->b;
+	struct zbl__pipe scratch;
+	int err;
+
+	if (zbl__pipe_get(&scratch, b->u.k.pipe.size, true) < 0)
+		return -EAGAIN;
+	zbl__pipe_lock(b, false);
+	bool emptied = b->u.k.lost || s->off < b->u.k.head;
+	size_t rel = emptied ? 0 : s->off - b->u.k.head;
+	err = emptied ? -EAGAIN : tee_all(b->u.k.pipe.rfd, &scratch, rel + s->len);
+	zbl__pipe_unlock(b);
+	if (!err)
+		err = zbl__pipe_discard(scratch.rfd, rel, NULL);
+	if (!err)
+		err = read_all(scratch.rfd, dst, s->len);
+	zbl__pipe_put(&scratch, err ? 1 : 0);
+	if (err == -EAGAIN)
+		return err;
+	if (!err) {
+		ZBL__STAT_ADD(bytes_materialized, s->len);
+		ZBL__STAT_ADD(materializations, 1);
+		zbl__trace("materialize", s->len);
+	}
+	return err;
+}
+
+/*
  * For a blocking @fd, waits until it is ready for @events and returns true;
  * false at once for a non-blocking one.
  */

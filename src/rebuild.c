@@ -7,8 +7,36 @@
 
 #include "zbl_int.h"
 
-/* Copies bytes [off, off+len) of @bl into a new block aligned to @align. */
-static int copy_to_new_block(const zbl_t *bl, size_t off, size_t len, size_t align,
+/*
+ * Copies segments [i, j) of @bl into @dst. Pipe pages nobody has read yet go
+ * straight from the pipe into @dst: the list is about to drop them, so
+ * caching a copy in the block first would only copy them twice.
+ */
+static int copy_segs(const zbl_t *bl, size_t i, size_t j, char *dst)
+{
+	for (; i < j; i++) {
+		const struct zbl__seg *s = zbl__seg_at(bl, i);
+		int err = -EAGAIN;
+
+		if (s->b->kind == ZBL__BLOCK_PIPE &&
+		    !atomic_load_explicit(&s->b->data, memory_order_acquire))
+			err = zbl__kpage_read_window(s, dst);
+		if (err == -EAGAIN) {
+			const char *p = zbl__seg_data(s);
+			if (!p)
+				return errno ? -errno : -EIO;
+			memcpy(dst, p, s->len);
+			err = 0;
+		}
+		if (err < 0)
+			return err;
+		dst += s->len;
+	}
+	return 0;
+}
+
+/* Copies segments [i, j) of @bl into a new block aligned to @align. */
+static int copy_to_new_block(const zbl_t *bl, size_t i, size_t j, size_t len, size_t align,
 			     struct zbl__block **out)
 {
 	struct zbl__block *b = align > 16 ? zbl__block_new_aligned(len, align)
@@ -17,7 +45,7 @@ static int copy_to_new_block(const zbl_t *bl, size_t off, size_t len, size_t ali
 
 	if (!b)
 		return -ENOMEM;
-	err = zbl__copy_range(bl, off, len, (char *)atomic_load(&b->data));
+	err = copy_segs(bl, i, j, (char *)atomic_load(&b->data));
 	if (err < 0) {
 		zbl__block_put(b);
 		return err;
@@ -31,10 +59,9 @@ static int copy_to_new_block(const zbl_t *bl, size_t off, size_t len, size_t ali
 static int push_copy(zbl_t *tmp, const zbl_t *bl, size_t i, size_t j, size_t align)
 {
 	const struct zbl__seg *a = zbl__seg_at(bl, i), *z = zbl__seg_at(bl, j - 1);
-	size_t off = a->start - bl->base;
 	size_t len = z->start + z->len - a->start;
 	struct zbl__block *b;
-	int err = copy_to_new_block(bl, off, len, align, &b);
+	int err = copy_to_new_block(bl, i, j, len, align, &b);
 
 	if (err < 0)
 		return err;

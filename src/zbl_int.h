@@ -196,6 +196,7 @@ size_t zbl__held_pipe_bytes(void);
 /* kpage.c */
 struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p);
 int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen);
+int zbl__kpage_read_window(const struct zbl__seg *s, char *dst);
 ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
 			    bool more);
 
