@@ -7,7 +7,7 @@
 #                            AddressSanitizer and UBSan in build-asan/
 #   make install PREFIX=dir  install into dir (default /usr/local)
 #   make docs                API documentation from include/zbl.h into build/docs
-#   make demo                build and run examples/demo
+#   make demo                build, run examples/demo and the zbl serve demo
 #   make bench               build and run every bench/ program
 #   make clean               remove the build directories
 #
@@ -23,7 +23,8 @@ CMAKE       ?= cmake
 CTEST       ?= ctest
 CMAKE_ARGS  ?=
 
-DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen
+DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen \
+               node-llhttp curl
 EXTRA_DEPS  ?=
 
 # CMake and ctest parallelise themselves; running this Makefile's recipes in
@@ -70,8 +71,13 @@ docs: deps
 	{ cat Doxyfile; echo "OUTPUT_DIRECTORY = $(BUILD_DIR)"; } | doxygen -
 	@echo "API documentation: $(BUILD_DIR)/docs/index.html"
 
+# The library example, then the object server: 256 MiB up and down with curl,
+# zero-copy next to --copy (cli/demo.sh; DEMO_MIB=n for another size).
+DEMO_MIB    ?= 256
 demo: build
 	$(BUILD_DIR)/examples/demo
+	@echo
+	@cli/demo.sh $(BUILD_DIR)/cli/zbl $(DEMO_MIB)
 
 bench: build
 	@set -e; found=; \
