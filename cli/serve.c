@@ -634,8 +634,12 @@ static void handle_delete(struct conn *c)
 	int fd = c->w->srv->root_fd;
 
 	/* Only regular files are objects; anything else in the root is not ours. */
-	if (fstatat(fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) {
-		respond_error(c, errno == ENOENT || !S_ISREG(st.st_mode) ? 404 : 500, false);
+	if (fstatat(fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		respond_error(c, errno == ENOENT ? 404 : 500, false);
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		respond_error(c, 404, false);
 		return;
 	}
 	if (unlinkat(fd, c->name, 0) < 0) {
