@@ -9,6 +9,7 @@
 #   make docs                API documentation from include/zbl.h into build/docs
 #   make demo                build, run examples/demo and the zbl serve demo
 #   make bench               build and run every bench/ program
+#   make bench-server        zbl serve vs nginx-light (curl and wrk)
 #   make clean               remove the build directories
 #
 # Every target that builds first checks the Debian packages it needs with
@@ -32,7 +33,7 @@ EXTRA_DEPS  ?=
 .NOTPARALLEL:
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build configure check check-asan install docs demo bench clean
+.PHONY: all deps build configure check check-asan install docs demo bench bench-server clean
 
 all: build
 
@@ -86,6 +87,11 @@ bench: build
 		found=1; echo "== $$b"; "$$b"; \
 	done; \
 	[ -n "$$found" ] || echo "no bench programs in bench/"
+
+# zbl serve against nginx-light on loopback: PUT with curl, GET with wrk.
+bench-server: build
+	@tools/deps.sh nginx-light wrk
+	@cli/bench_server.sh $(BUILD_DIR)/cli/zbl
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)
