@@ -7,10 +7,11 @@
 #                            AddressSanitizer and UBSan in build-asan/
 #   make install PREFIX=dir  install into dir (default /usr/local)
 #   make docs                API documentation from include/zbl.h into build/docs
-#   make demo                build and run examples/demo
+#   make demo                build, run examples/demo and the zbl serve demo
 #   make bench               build and run bench/zbl_bench (BENCH_ARGS="--quick",
 #                            BENCH_SCALE=0.25 to shrink); writes
 #                            bench-results.json and bench-results.svg
+#   make bench-server        zbl serve vs nginx-light (curl and wrk)
 #   make clean               remove the build directories
 #
 # Every target that builds first checks the Debian packages it needs with
@@ -25,7 +26,8 @@ CMAKE       ?= cmake
 CTEST       ?= ctest
 CMAKE_ARGS  ?=
 
-DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen
+DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen \
+               node-llhttp curl
 # Needed only by the benchmarks (libevent's evbuffer is a baseline).
 BENCH_DEPS  := libevent-dev
 EXTRA_DEPS  ?=
@@ -36,7 +38,8 @@ BENCH_ARGS  ?=
 .NOTPARALLEL:
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps bench-deps build configure check check-asan install docs demo bench clean
+.PHONY: all deps bench-deps build configure check check-asan install docs demo bench bench-server \
+	clean
 
 all: build
 
@@ -78,13 +81,23 @@ docs: deps
 	{ cat Doxyfile; echo "OUTPUT_DIRECTORY = $(BUILD_DIR)"; } | doxygen -
 	@echo "API documentation: $(BUILD_DIR)/docs/index.html"
 
+# The library example, then the object server: 256 MiB up and down with curl,
+# zero-copy next to --copy (cli/demo.sh; DEMO_MIB=n for another size).
+DEMO_MIB    ?= 256
 demo: build
 	$(BUILD_DIR)/examples/demo
+	@echo
+	@cli/demo.sh $(BUILD_DIR)/cli/zbl $(DEMO_MIB)
 
 # The benchmark needs libevent-dev before CMake configures, so that
 # bench/zbl_bench is part of the build; the other targets do not need it.
 bench: bench-deps build
 	$(BUILD_DIR)/bench/zbl_bench $(BENCH_ARGS)
+
+# zbl serve against nginx-light on loopback: PUT with curl, GET with wrk.
+bench-server: build
+	@tools/deps.sh nginx-light wrk
+	@cli/bench_server.sh $(BUILD_DIR)/cli/zbl
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)

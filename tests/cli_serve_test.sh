@@ -1,0 +1,268 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# Usage: tests/cli_serve_test.sh PATH/TO/zbl
+#
+# Integration test of `zbl serve`, driven with curl and a small python3 raw
+# socket client: every status code, ranges, HEAD, keep-alive, pipelining,
+# aborted uploads, concurrency, path traversal, slow clients, descriptor
+# leaks, and the zero-copy counters. Exits 77 (skip) without curl/python3.
+set -u
+
+ZBL=${1:?usage: $0 PATH/TO/zbl}
+for tool in curl python3 sha256sum; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "SKIP: $tool not installed"; exit 77; }
+done
+
+T=$(mktemp -d /tmp/zbl-serve-test.XXXXXX)
+ROOT=$T/root
+PID=
+fails=0
+checks=0
+
+cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { checks=$((checks + 1)); echo "ok   $*"; }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL $*"; }
+# expect NAME WANT GOT
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: want '$2', got '$3'"; fi; }
+
+# start_server ARGS...: starts zbl serve on a free port; sets PID, PORT, URL.
+start_server() {
+	: >"$T/log"
+	"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$T/log" &
+	PID=$!
+	for _ in $(seq 100); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
+		[ -n "$PORT" ] && break
+		sleep 0.05
+	done
+	if [ -z "$PORT" ]; then
+		echo "server did not start:"; cat "$T/log"; exit 1
+	fi
+	URL=http://127.0.0.1:$PORT
+}
+
+stop_server() {
+	kill "$PID"
+	wait "$PID"
+	local rc=$?
+	PID=
+	return $rc
+}
+
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+nfds() { ls "/proc/$PID/fd" | wc -l; }
+
+# raw HOST-less client: python3 raw.py PORT < request bytes; prints all it gets until close/timeout.
+cat >"$T/raw.py" <<'EOF'
+import socket, sys, time
+port = int(sys.argv[1]); mode = sys.argv[2] if len(sys.argv) > 2 else "all"
+data = sys.stdin.buffer.read()
+s = socket.create_connection(("127.0.0.1", port))
+if mode == "abort":
+    s.sendall(data); time.sleep(0.2); s.close(); sys.exit(0)
+s.sendall(data)
+if mode == "half":
+    s.shutdown(socket.SHUT_WR)
+s.settimeout(float(sys.argv[3]) if len(sys.argv) > 3 else 3.0)
+out = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        out += b
+except socket.timeout:
+    out += b"<timeout>"
+sys.stdout.buffer.write(out)
+EOF
+raw() { python3 "$T/raw.py" "$PORT" "$@"; }
+
+head -c 3000000 /dev/urandom >"$T/big"
+head -c 5000000 /dev/urandom >"$T/toobig"
+head -c 100000 /dev/urandom >"$T/small"
+
+# ---------------------------------------------------------------------------
+echo "# command line (${SECONDS}s)"
+"$ZBL" >/dev/null 2>&1; expect "no command exits 2" 2 $?
+"$ZBL" serve --bogus >/dev/null 2>&1; expect "unknown serve option exits 2" 2 $?
+"$ZBL" serve --threads 0 >/dev/null 2>&1; expect "--threads 0 exits 2" 2 $?
+"$ZBL" serve --max-object 12Q >/dev/null 2>&1; expect "bad --max-object exits 2" 2 $?
+"$ZBL" serve --listen >/dev/null 2>&1; expect "--listen without value exits 2" 2 $?
+"$ZBL" serve --root "$T/root" --listen nonsense >/dev/null 2>&1; expect "bad --listen exits 1" 1 $?
+
+start_server --max-object 4M --idle-timeout 1
+echo "# server on port $PORT (${SECONDS}s)"
+
+# Warm up (the library opens /dev/null and pools pipes once), then take the fd baseline.
+code -T "$T/small" "$URL/warm" >/dev/null
+code "$URL/warm" >/dev/null
+code -X DELETE "$URL/warm" >/dev/null
+sleep 1.5
+BASE_FDS=$(nfds)
+
+echo "# status codes (${SECONDS}s)"
+expect "PUT new -> 201" 201 "$(code -T "$T/small" "$URL/obj")"
+expect "PUT again -> 200" 200 "$(code -T "$T/small" "$URL/obj")"
+expect "PUT 5 MB over --max-object 4M -> 413" 413 "$(code -T "$T/toobig" "$URL/toobig")"
+expect "PUT 5 MB without Expect -> 413" 413 "$(code -H 'Expect:' -T "$T/toobig" "$URL/toobig")"
+[ ! -e "$ROOT/toobig" ] && ok "413 stored nothing" || bad "413 left $ROOT/toobig"
+expect "PUT chunked (no Content-Length) -> 411" 411 \
+	"$(code -H 'Transfer-Encoding: chunked' -T "$T/small" "$URL/chunked")"
+expect "PUT without length -> 411" 411 \
+	"$(printf 'PUT /nolen HTTP/1.1\r\nHost: x\r\n\r\n' | raw | head -1 | cut -d' ' -f2)"
+expect "GET -> 200" 200 "$(code "$URL/obj")"
+curl -s "$URL/obj" -o "$T/got"
+cmp -s "$T/got" "$T/small" && ok "GET returns the bytes" || bad "GET body differs"
+expect "GET absent -> 404" 404 "$(code "$URL/absent")"
+expect "DELETE -> 204" 204 "$(code -X DELETE "$URL/obj")"
+expect "DELETE again -> 404" 404 "$(code -X DELETE "$URL/obj")"
+expect "GET deleted -> 404" 404 "$(code "$URL/obj")"
+expect "POST -> 405" 405 "$(code -X POST "$URL/obj")"
+expect "bad name -> 400" 400 "$(code "$URL/a%20b")"
+expect "name of 256 chars -> 400" 400 "$(code "$URL/$(printf 'a%.0s' $(seq 256))")"
+expect "name of 255 chars -> 201" 201 "$(code -T "$T/small" "$URL/$(printf 'b%.0s' $(seq 255))")"
+expect "empty name -> 400" 400 "$(code "$URL/")"
+expect "malformed request -> 400" 400 "$(printf 'GARBAGE\r\n\r\n' | raw | head -1 | cut -d' ' -f2)"
+expect "bad header line -> 400" 400 \
+	"$(printf 'GET /x HTTP/1.1\r\nno colon here\r\n\r\n' | raw | head -1 | cut -d' ' -f2)"
+expect "GET with a body -> 400" 400 \
+	"$(printf 'GET /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc' | raw | head -1 | cut -d' ' -f2)"
+expect "huge head -> 431" 431 \
+	"$( (printf 'GET /x HTTP/1.1\r\n'; for i in $(seq 400); do printf 'X-Pad-%d: %060d\r\n' $i 0; done; printf '\r\n') | raw | head -1 | cut -d' ' -f2)"
+
+echo "# HEAD and ranges (${SECONDS}s)"
+curl -s -T "$T/big" "$URL/big" -o /dev/null
+H=$(curl -s -I "$URL/big" | tr -d '\r')
+expect "HEAD Content-Length" "Content-Length: 3000000" "$(grep -i '^content-length' <<<"$H")"
+expect "HEAD sends no body" 0 "$(curl -s -X HEAD --max-time 2 "$URL/big" 2>/dev/null | wc -c)"
+expect "Range a-b -> 206" 206 "$(code -r 100-199 "$URL/big")"
+curl -s -r 100-199 "$URL/big" -o "$T/r1"
+cmp -s "$T/r1" <(tail -c +101 "$T/big" | head -c 100) && ok "Range a-b bytes" || bad "Range a-b bytes"
+expect "Range Content-Range" "Content-Range: bytes 100-199/3000000" \
+	"$(curl -s -D - -o /dev/null -r 100-199 "$URL/big" | tr -d '\r' | grep -i '^content-range')"
+curl -s -r 2999990- "$URL/big" -o "$T/r2"
+cmp -s "$T/r2" <(tail -c 10 "$T/big") && ok "Range a- bytes" || bad "Range a- bytes"
+curl -s -H 'Range: bytes=-5' "$URL/big" -o "$T/r3"
+cmp -s "$T/r3" <(tail -c 5 "$T/big") && ok "Range -n bytes" || bad "Range -n bytes"
+expect "Range past end -> 416" 416 "$(code -r 3000000-3000010 "$URL/big")"
+expect "416 Content-Range" "Content-Range: bytes */3000000" \
+	"$(curl -s -D - -o /dev/null -r 3000000- "$URL/big" | tr -d '\r' | grep -i '^content-range')"
+expect "Range end clamped -> 206" 206 "$(code -r 2999999-99999999 "$URL/big")"
+expect "multi-range ignored -> 200" 200 "$(code -r 0-1,5-6 "$URL/big")"
+
+echo "# keep-alive and pipelining (${SECONDS}s)"
+expect "two URLs, one connection" "1 0 " \
+	"$(curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' "$URL/big" "$URL/big")"
+PIPE=$(printf 'PUT /pipe HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /pipe HTTP/1.1\r\nHost: x\r\n\r\nGET /pipe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' | raw)
+expect "pipelined: three responses" "201 200 200 " \
+	"$(grep -ao 'HTTP/1.1 [0-9]*' <<<"$PIPE" | cut -d' ' -f2 | tr '\n' ' ')"
+expect "pipelined: body after head kept" 2 "$(grep -ao 'hello' <<<"$PIPE" | wc -l)"
+# A body split over many packets, and a next request right behind it.
+python3 - "$PORT" <<'EOF' >"$T/split" || bad "split body client failed"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+body = bytes(range(256)) * 40
+s.sendall(b"PUT /split HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:7])
+for i in range(7, len(body), 3000):
+    time.sleep(0.01); s.sendall(body[i:i + 3000])
+s.sendall(b"GET /split HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    out += b
+sys.stdout.buffer.write(b"OK\n" if out.endswith(body) and out.count(b"HTTP/1.1 20") == 2 else b"BAD\n")
+EOF
+expect "body in pieces then pipelined GET" OK "$(cat "$T/split")"
+
+echo "# aborted upload (${SECONDS}s)"
+printf 'PUT /aborted HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n%01000d' 0 | raw abort
+sleep 0.3
+expect "aborted upload: GET -> 404" 404 "$(code "$URL/aborted")"
+expect "aborted upload: nothing in root" "" "$(ls -A "$ROOT" | grep -v -e '^big$' -e '^pipe$' -e '^split$' -e '^bbbb')"
+
+echo "# path traversal (${SECONDS}s)"
+echo secret >"$T/secret"
+ln -s "$T/secret" "$ROOT/link"
+for p in '/../secret' '/%2e%2e/secret' '/%2e%2e%2fsecret' '/..%2fsecret' '/a/../secret' \
+	 '/.' '/..' '/%2E%2E' '//etc/passwd' '/.zbl-tmp.1'; do
+	c=$(code --path-as-is "$URL$p")
+	case $c in 400|404) ok "GET $p -> $c" ;; *) bad "GET $p -> $c" ;; esac
+	c=$(code --path-as-is -X PUT --data-binary @"$T/small" "$URL$p")
+	case $c in 400|404) ok "PUT $p -> $c" ;; *) bad "PUT $p -> $c" ;; esac
+done
+expect "symlink in root is not followed" 404 "$(code "$URL/link")"
+expect "absolute-form URL -> 400" 400 \
+	"$(printf 'GET http://x/../secret HTTP/1.1\r\nHost: x\r\n\r\n' | raw | head -1 | cut -d' ' -f2)"
+expect "nothing written outside root" "secret" "$(cat "$T/secret")"
+[ ! -e "$T/root/../secret2" ] && ok "no file escaped root" || bad "file escaped root"
+rm -f "$ROOT/link"
+
+echo "# concurrency: 60 clients (${SECONDS}s)"
+CPIDS=
+for i in $(seq 60); do
+	( head -c $((i * 1000 + 17)) "$T/big" >"$T/c$i"
+	  c=$(code -T "$T/c$i" "$URL/c$i")
+	  curl -s "$URL/c$i" -o "$T/c$i.out"
+	  cmp -s "$T/c$i" "$T/c$i.out" && [ "$c" = 201 ] && echo ok ) >"$T/c$i.res" 2>&1 &
+	CPIDS="$CPIDS $!"
+done
+wait_concurrent() { local n=0; for i in $(seq 60); do grep -q ok "$T/c$i.res" && n=$((n + 1)); done; echo $n; }
+# shellcheck disable=SC2086
+wait $CPIDS
+expect "60 concurrent PUT+GET" 60 "$(wait_concurrent)"
+
+echo "# slow and idle clients (${SECONDS}s)"
+SLOW=$(printf 'GET /big HTTP/1.1\r\nHost: x\r\n' | raw all 4)
+case $SLOW in *"<timeout>"*) bad "slow head not dropped" ;; *) ok "slow head dropped after --idle-timeout" ;; esac
+IDLE=$(printf '' | raw all 4)
+case $IDLE in *"<timeout>"*) bad "idle client not dropped" ;; *) ok "idle client dropped" ;; esac
+
+echo "# counters (${SECONDS}s)"
+S=$(curl -s "$URL/_stats")
+for f in bytes_copied_in bytes_spliced_in bytes_copied_out bytes_spliced_out bytes_teed \
+	 bytes_materialized materializations fallbacks pipes_created pipes_live \
+	 requests bytes_in bytes_out; do
+	grep -q "\"$f\": [0-9]" <<<"$S" && ok "_stats has $f" || bad "_stats lacks $f: $S"
+done
+python3 -c 'import json,sys; json.loads(sys.argv[1])' "$S" && ok "_stats is JSON" || bad "_stats JSON"
+SPIN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_spliced_in"])' "$S")
+[ "$SPIN" -gt 3000000 ] && ok "bodies spliced in ($SPIN bytes)" || bad "bytes_spliced_in $SPIN"
+SPOUT=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_spliced_out"])' "$S")
+[ "$SPOUT" -gt 6000000 ] && ok "bodies spliced out ($SPOUT bytes)" || bad "bytes_spliced_out $SPOUT"
+M=$(curl -s "$URL/_metrics")
+grep -q '^zbl_bytes_spliced_in_total [0-9]' <<<"$M" && ok "_metrics Prometheus counter" || bad "_metrics: $M"
+grep -q '^# TYPE zbl_pipes_live gauge' <<<"$M" && ok "_metrics gauge" || bad "_metrics gauge"
+grep -q 'PUT /big 201 3000000 .* kernel=[0-9]* copied=[0-9]*' "$T/log" && ok "access log line" \
+	|| bad "access log: $(grep 'PUT /big' "$T/log")"
+
+echo "# descriptors (${SECONDS}s)"
+for j in $(seq 50); do [ "$(nfds)" -le "$BASE_FDS" ] && break; sleep 0.1; done
+expect "fd count back to baseline" "$BASE_FDS" "$(nfds)"
+kill -0 "$PID" 2>/dev/null && ok "server alive" || bad "server died"
+stop_server; expect "SIGTERM exits 0" 0 $?
+TMPS=$(ls -A "$ROOT" | grep -c '^\.zbl-tmp')
+expect "no temporary files left" 0 "$TMPS"
+
+echo "# --copy (${SECONDS}s)"
+start_server --copy --idle-timeout 2
+expect "copy: PUT -> 201" 201 "$(code -T "$T/big" "$URL/copy")"
+curl -s "$URL/copy" -o "$T/got"
+cmp -s "$T/got" "$T/big" && ok "copy: GET bytes" || bad "copy: GET bytes"
+curl -s -r 5-9 "$URL/copy" -o "$T/r4"
+cmp -s "$T/r4" <(tail -c +6 "$T/big" | head -c 5) && ok "copy: Range bytes" || bad "copy: Range"
+S=$(curl -s "$URL/_stats")
+expect "copy: nothing spliced in" 0 \
+	"$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes_spliced_in"])' "$S")"
+grep -q 'GET /copy 200 3000000 .* kernel=0 copied=3000000' "$T/log" && ok "copy: access log counts copies" \
+	|| bad "copy: access log: $(grep 'GET /copy' "$T/log")"
+stop_server; expect "copy: SIGTERM exits 0" 0 $?
+
+echo "# $checks checks, $fails failed (${SECONDS}s)"
+[ "$fails" -eq 0 ]
