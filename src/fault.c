@@ -15,56 +15,76 @@
 
 enum mode { MODE_OFF, MODE_ERRNO, MODE_SHORT };
 
-/*
- * One plan, read and written under a lock: the fault build is for tests, and
- * a lock keeps the counts exact if a library thread ever makes calls too.
- */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
+/* Plans active at once, each counting its own eligible calls. */
+#define PLANS_MAX 4
+
+struct plan {
 	enum mode mode;
-	pthread_t owner;     /* only this thread's calls count */
 	const char *name;    /* NULL: every eligible call counts */
 	unsigned long nth;
 	unsigned long times; /* 0: every call from the nth on */
 	int err;
 	unsigned long calls;
-	unsigned long injected;
-	const char *first;
-} plan;
+};
+
+/*
+ * The plans, read and written under a lock: the fault build is for tests,
+ * and a lock keeps the counts exact if a library thread ever makes calls.
+ */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct plan plans[PLANS_MAX];
+static size_t nplans;
+static pthread_t owner;           /* only this thread's calls count */
+static unsigned long injected;
+static const char *first;
+
+static void add(enum mode mode, const char *name, unsigned long nth, int err,
+		unsigned long times, bool reset)
+{
+	pthread_mutex_lock(&lock);
+	if (reset) {
+		nplans = 0;
+		injected = 0;
+		first = NULL;
+		owner = pthread_self();
+	}
+	if (nplans < PLANS_MAX)
+		plans[nplans++] = (struct plan){ mode, name, nth, times, err, 0 };
+	pthread_mutex_unlock(&lock);
+}
 
 void zbl__fault_arm(const char *name, unsigned long nth, int err, unsigned long times)
 {
-	pthread_mutex_lock(&lock);
-	plan.mode = MODE_ERRNO;
-	plan.owner = pthread_self();
-	plan.name = name;
-	plan.nth = nth;
-	plan.times = times;
-	plan.err = err;
-	plan.calls = plan.injected = 0;
-	plan.first = NULL;
-	pthread_mutex_unlock(&lock);
+	add(MODE_ERRNO, name, nth, err, times, true);
 }
 
 void zbl__fault_arm_short(const char *name, unsigned long nth)
 {
-	zbl__fault_arm(name, nth, 0, 1);
-	pthread_mutex_lock(&lock);
-	plan.mode = MODE_SHORT;
-	pthread_mutex_unlock(&lock);
+	add(MODE_SHORT, name, nth, 0, 1, true);
+}
+
+void zbl__fault_add(const char *name, unsigned long nth, int err, unsigned long times)
+{
+	add(MODE_ERRNO, name, nth, err, times, false);
+}
+
+void zbl__fault_add_short(const char *name, unsigned long nth)
+{
+	add(MODE_SHORT, name, nth, 0, 1, false);
 }
 
 void zbl__fault_disarm(void)
 {
 	pthread_mutex_lock(&lock);
-	plan.mode = MODE_OFF;
+	for (size_t i = 0; i < nplans; i++)
+		plans[i].mode = MODE_OFF;
 	pthread_mutex_unlock(&lock);
 }
 
 unsigned long zbl__fault_calls(void)
 {
 	pthread_mutex_lock(&lock);
-	unsigned long n = plan.calls;
+	unsigned long n = nplans ? plans[0].calls : 0;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
@@ -72,7 +92,7 @@ unsigned long zbl__fault_calls(void)
 unsigned long zbl__fault_injected(void)
 {
 	pthread_mutex_lock(&lock);
-	unsigned long n = plan.injected;
+	unsigned long n = injected;
 	pthread_mutex_unlock(&lock);
 	return n;
 }
@@ -80,32 +100,38 @@ unsigned long zbl__fault_injected(void)
 const char *zbl__fault_first(void)
 {
 	pthread_mutex_lock(&lock);
-	const char *s = plan.first;
+	const char *s = first;
 	pthread_mutex_unlock(&lock);
 	return s;
 }
 
-/* Counts an eligible call in @mode and says whether to fail it. */
+/* Counts an eligible call in every plan of @mode and says whether to fail it. */
 static bool decide(enum mode mode, const char *what, bool alloc)
 {
 	bool hit = false;
-	int err;
+	int err = 0;
 
 	pthread_mutex_lock(&lock);
-	if (plan.mode != mode || !pthread_equal(plan.owner, pthread_self()) ||
-	    (plan.name && strcmp(plan.name, what) != 0) ||
-	    (alloc && plan.err != ENOMEM)) {
+	if (!nplans || !pthread_equal(owner, pthread_self())) {
 		pthread_mutex_unlock(&lock);
 		return false;
 	}
-	plan.calls++;
-	if (plan.calls >= plan.nth && (!plan.times || plan.calls < plan.nth + plan.times)) {
-		hit = true;
-		plan.injected++;
-		if (!plan.first)
-			plan.first = what;
+	for (size_t i = 0; i < nplans; i++) {
+		struct plan *p = &plans[i];
+		if (p->mode != mode || (p->name && strcmp(p->name, what) != 0) ||
+		    (alloc && p->err != ENOMEM))
+			continue;
+		p->calls++;
+		if (!hit && p->calls >= p->nth && (!p->times || p->calls < p->nth + p->times)) {
+			hit = true;
+			err = p->err;
+		}
 	}
-	err = plan.err;
+	if (hit) {
+		injected++;
+		if (!first)
+			first = what;
+	}
 	pthread_mutex_unlock(&lock);
 	if (hit && mode == MODE_ERRNO)
 		errno = err;

@@ -12,7 +12,9 @@
  *   splice, tee, sendfile, copy_file_range) are eligible; the chosen call
  *   is asked to move at most half of what it was asked for.
  * Calls are counted from 1 after arming, optionally only those named @name
- * ("splice", "malloc", ... as in sys.h).
+ * ("splice", "malloc", ... as in sys.h). Arming replaces every plan;
+ * zbl__fault_add*() adds one, so that faults can be combined (a pipe that
+ * cannot be had, then a read that stops short and then fails).
  */
 #ifndef ZBL_FAULT_H
 #define ZBL_FAULT_H
@@ -27,6 +29,10 @@ void zbl__fault_arm(const char *name, unsigned long nth, int err, unsigned long 
 
 /* Makes the @nth eligible read- or write-like call (named @name, if not NULL) short. */
 void zbl__fault_arm_short(const char *name, unsigned long nth);
+
+/* Adds a plan to the armed ones (at most four), counting calls on its own. */
+void zbl__fault_add(const char *name, unsigned long nth, int err, unsigned long times);
+void zbl__fault_add_short(const char *name, unsigned long nth);
 
 /* Stops injecting; counts are kept until the next arm. */
 void zbl__fault_disarm(void);

@@ -983,6 +983,65 @@ static void test_persistent_faults_end_cleanly(void **state)
 	alarm(0);
 }
 
+/*
+ * Known bug (src/kpage.c, read_pipe_consuming): when no scratch pipe can be
+ * had, kernel pages are read into memory by emptying the block's own pipe.
+ * If a read stops short and the next one fails, the bytes already read are
+ * gone from the pipe, the buffer holding them is freed, and the block's head
+ * says they were consumed: the next read of the list "succeeds" with
+ * uninitialised memory in their place, and write-outs send it. Skipped (and
+ * said so) while the bug is there, unless ZBL_TEST_KNOWN_BUGS=1; it passes by
+ * itself once fixed.
+ */
+static void test_failed_consuming_read_loses_no_bytes(void **state)
+{
+	struct fx f;
+
+	(void)state;
+	fx_setup(&f, L_PIPE);
+	zbl_pool_flush();
+	/* No pipe can be had, the first read is short, the second fails. */
+	zbl__fault_arm("pipe2", 1, EMFILE, 0);
+	zbl__fault_add_short("read", 1);
+	zbl__fault_add("read", 2, EIO, 1);
+	int rc = zbl_copy_out(f.bl, 0, f.m.len, outbuf);
+	unsigned long injected = zbl__fault_injected();
+	zbl__fault_disarm();
+	(void)injected;
+	if (rc == 0) {
+		zk_assert_bytes(outbuf, f.m.b, f.m.len);
+	} else {
+		assert_size_equal(zbl_length(f.bl), f.m.len);
+		/*
+		 * The list must still read as it was, or keep failing: never other
+		 * bytes. Take the freed copy buffer first, so that a reused one
+		 * cannot hide lost bytes by still holding them.
+		 */
+		void *hold = malloc(20000);
+		assert_non_null(hold);
+		memset(hold, 0x5A, 20000);
+		memset(outbuf, 0xA5, f.m.len);
+		rc = zbl_copy_out(f.bl, 0, f.m.len, outbuf);
+		free(hold);
+		if (rc == 0 && memcmp(outbuf, f.m.b, f.m.len) != 0) {
+			size_t k = 0;
+			while (outbuf[k] == f.m.b[k])
+				k++;
+			fx_teardown(&f);
+			if (!getenv("ZBL_TEST_KNOWN_BUGS")) {
+				printf("# KNOWN BUG (kpage.c read_pipe_consuming): after a failed "
+				       "consuming read the list reads back wrong bytes from byte "
+				       "%zu; skipped (ZBL_TEST_KNOWN_BUGS=1 to fail)\n", k);
+				skip();
+			}
+			fail_msg("after a failed consuming read, copy_out succeeded with wrong "
+				 "bytes from byte %zu", k);
+		}
+	}
+	fx_teardown(&f);
+	zbl_pool_flush();
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1027,6 +1086,7 @@ int main(void)
 		cmocka_unit_test(test_every_fault_in_write_outs_is_clean),
 		cmocka_unit_test(test_every_fault_in_read_ins_is_clean),
 		cmocka_unit_test(test_persistent_faults_end_cleanly),
+		cmocka_unit_test(test_failed_consuming_read_loses_no_bytes),
 	};
 
 	zk_apply_filter();
