@@ -599,6 +599,39 @@ static bool check_iter(struct fx *f, long rc, bool fired)
 }
 
 /* Write-outs: what arrived is exactly the first rc bytes; with ZBL_DRAIN they left the list. */
+static char *hex_got, *hex_want;
+static size_t hex_got_len, hex_want_len;
+
+static long act_hexdump(struct fx *f)
+{
+	FILE *out = open_memstream(&hex_got, &hex_got_len);
+	int rc;
+
+	assert_non_null(out);
+	rc = zbl_hexdump(f->bl, out);
+	fclose(out);
+	return rc;
+}
+
+static bool check_hexdump(struct fx *f, long rc, bool fired)
+{
+	bool failed = check_all_or_nothing(f, rc, fired, &f->m, NULL);
+
+	if (!failed) {
+		/* The same dump as of a plain memory copy of the bytes. */
+		FILE *out = open_memstream(&hex_want, &hex_want_len);
+		assert_non_null(out);
+		assert_rc(zbl_hexdump(cmp_ref, out), 0);
+		fclose(out);
+		assert_size_equal(hex_got_len, hex_want_len);
+		zk_assert_bytes(hex_got, hex_want, hex_want_len);
+	}
+	free(hex_got);
+	free(hex_want);
+	hex_got = hex_want = NULL;
+	return failed;
+}
+
 static long act_write_fd(struct fx *f)
 {
 	return zbl_write_fd(f->bl, f->dst);
@@ -739,6 +772,7 @@ static const struct op ops[] = {
 	{ "crc32c", S_NONE, D_NONE, act_crc, check_crc, 0 },
 	{ "contents_equal", S_NONE, D_NONE, act_cmp, check_cmp, 0 },
 	{ "iter", S_NONE, D_NONE, act_iter, check_iter, 0 },
+	{ "hexdump", S_NONE, D_NONE, act_hexdump, check_hexdump, 0 },
 	{ "write_fd/pipe", S_NONE, D_PIPE, act_write_fd, check_write, 0 },
 	{ "write_fd/sock", S_NONE, D_SOCK, act_write_fd, check_write, 0 },
 	{ "write_fd/file", S_NONE, D_FILE, act_write_fd, check_write, 0 },
@@ -901,10 +935,17 @@ static bool op_selected(const struct op *op)
 	return !flt || !*flt || strstr(op->name, flt);
 }
 
-static void run_op_group(size_t from, size_t to)
+enum op_group { G_LIST, G_WRITE, G_READ };
+
+static enum op_group group_of(const struct op *op)
 {
-	for (size_t oi = from; oi < to; oi++) {
-		if (!op_selected(&ops[oi]))
+	return op->dst != D_NONE ? G_WRITE : op->src != S_NONE ? G_READ : G_LIST;
+}
+
+static void run_op_group(enum op_group g)
+{
+	for (size_t oi = 0; oi < OPS; oi++) {
+		if (!op_selected(&ops[oi]) || group_of(&ops[oi]) != g)
 			continue;
 		zk_watchdog(ops[oi].name, 120);
 		for (int l = 0; l < LAYOUTS; l++)
@@ -917,19 +958,19 @@ static void run_op_group(size_t from, size_t to)
 static void test_every_fault_in_list_operations_is_clean(void **state)
 {
 	(void)state;
-	run_op_group(0, 16);
+	run_op_group(G_LIST);
 }
 
 static void test_every_fault_in_write_outs_is_clean(void **state)
 {
 	(void)state;
-	run_op_group(16, 27);
+	run_op_group(G_WRITE);
 }
 
 static void test_every_fault_in_read_ins_is_clean(void **state)
 {
 	(void)state;
-	run_op_group(27, OPS);
+	run_op_group(G_READ);
 }
 
 /*
