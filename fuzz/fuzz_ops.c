@@ -9,8 +9,9 @@
  * rebuild_aligned, crc32c (against ISA-L's crc32_iscsi over the model), cmp,
  * contents_equal, splice_from and read_fd from pipes, AF_UNIX sockets and
  * regular files, splice_to (with and without ZBL_DRAIN) and write_fd to
- * pipes, sockets and files, clear, and freeing a list while others share
- * its blocks.
+ * pipes, sockets and files, clear, freeing a list while others share
+ * its blocks, and reading lists while the file behind their file-range
+ * segments has shrunk.
  *
  * After each step every list's length, segment count and kernel-byte count
  * are checked (kernel bytes never exceed the length) and, unless the step's
@@ -496,6 +497,59 @@ static void op_iter(struct state *s, int i, struct in *in)
 	}
 }
 
+/*
+ * The file behind append_file segments shrinks to @keep bytes for a while:
+ * reads of missing bytes must fail (never return other bytes, never SIGBUS),
+ * a success must be right, and two lists that cannot both be read in full
+ * are never "equal". Then the file gets the same bytes back, so the model
+ * stays valid.
+ */
+static void op_truncated(struct state *s, int i, int j, size_t keep)
+{
+	struct model *m = &s->m[i];
+	int rc;
+
+	CHECK(ftruncate(file_fd, (off_t)keep) == 0, "ftruncate");
+	rc = zbl_copy_out(s->bl[i], 0, m->len, scratch);
+	CHECK(rc == 0 || rc == -EIO, "copy_out of a list on a shrunk file: %d", rc);
+	bool readable_i = rc == 0;
+	if (rc == 0)
+		CHECK(!m->len || memcmp(scratch, m->b, m->len) == 0,
+		      "copy_out on a shrunk file returned other bytes");
+	rc = zbl_copy_out(s->bl[j], 0, s->m[j].len, scratch);
+	bool readable_j = rc == 0;
+	if (zbl_contents_equal(s->bl[i], s->bl[j]))
+		CHECK(readable_i && readable_j && cmp_model(m, &s->m[j]) == 0,
+		      "contents_equal(%d, %d) true on a shrunk file (readable %d %d)", i, j,
+		      readable_i, readable_j);
+	errno = 0;
+	uint32_t c = zbl_crc32c(s->bl[i], 0);
+	if (errno == 0)
+		CHECK(c == (m->len ? crc32_iscsi(m->b, (int)m->len, 0) : 0),
+		      "crc32c on a shrunk file: no error but a wrong CRC");
+	const char *p = zbl_c_str(s->bl[i]);
+	if (p)
+		CHECK(memcmp(p, m->b, m->len) == 0, "c_str on a shrunk file returned other bytes");
+	/* A draining write stops where the bytes end; what went is exactly what left. */
+	int fds[2];
+	make_pair(false, fds);
+	fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+	ssize_t r = zbl_splice_to(s->bl[i], fds[1], NULL, ZBL_DRAIN);
+	struct model got = { 0 };
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	read_avail(fds[0], &got);
+	close(fds[0]);
+	close(fds[1]);
+	size_t n = r > 0 ? (size_t)r : 0;
+	CHECK(got.len == n && (!n || memcmp(got.b, m->b, n) == 0),
+	      "draining write on a shrunk file returned %zd, %zu bytes arrived", r, got.len);
+	free(got.b);
+	m_cut(m, 0, n);
+	s->dirty[i] = true;
+	CHECK(pwrite(file_fd, filebytes + keep, FILE_BYTES - keep, (off_t)keep) ==
+	      (ssize_t)(FILE_BYTES - keep), "restoring the file");
+}
+
 static void step(struct state *s, struct in *in)
 {
 	uint8_t op = u8(in), a = u8(in);
@@ -505,7 +559,8 @@ static void step(struct state *s, struct in *in)
 	size_t off, n;
 	int rc;
 
-	switch (op % 24) {
+	/* Bit 7 defers the byte comparison, bit 6 is an operation's own option. */
+	switch ((op & 0x3f) % 24) {
 	case 0: /* append */
 		n = len_of(in, 300000);
 		if (too_long(s, i, n))
@@ -688,6 +743,9 @@ static void step(struct state *s, struct in *in)
 		CHECK(zbl_copy_out(s->bl[i], SIZE_MAX, 1, scratch) == -ERANGE, "copy_out SIZE_MAX");
 		CHECK(zbl_rebuild_aligned(s->bl[i], 3) == -EINVAL, "rebuild_aligned(3)");
 		CHECK(zbl_splice_to(s->bl[i], -1, NULL, 0) == -EINVAL, "splice_to(-1)");
+		break;
+	case 23:
+		op_truncated(s, i, j, u32(in) % FILE_BYTES);
 		break;
 	default: /* compare now */
 		check_bytes(s, i);

@@ -49,6 +49,7 @@ if [ "$mode" = check ]; then
 	set -- "$top"/fuzz/corpus/* "$top"/fuzz/regressions/*
 	files=
 	for f in "$@"; do
+		case $f in *.md) continue ;; esac
 		[ -f "$f" ] && files="$files $f"
 	done
 	if [ -n "$files" ]; then
