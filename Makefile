@@ -3,8 +3,14 @@
 # The user's interface to the build. CMake does the real work in build/.
 #
 #   make                     configure and build into build/
-#   make check               build and run the tests, then again with
-#                            AddressSanitizer and UBSan in build-asan/
+#   make check               build and run the tests (with a replay of the
+#                            fuzz corpus and a one-minute fuzz run), then
+#                            again with AddressSanitizer and UBSan in
+#                            build-asan/, then the thread tests with
+#                            ThreadSanitizer in build-tsan/
+#   make check-valgrind      the tests under valgrind memcheck (--track-fds)
+#   make fuzz                fuzz fuzz/fuzz_ops.c with clang-14 and libFuzzer
+#                            for FUZZ_SECONDS (default 600) in build-fuzz/
 #   make install PREFIX=dir  install into dir (default /usr/local)
 #   make docs                API documentation from include/zbl.h into build/docs
 #   make demo                build, run examples/demo and the zbl serve demo
@@ -19,6 +25,11 @@
 
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
+TSAN_DIR    ?= build-tsan
+FUZZ_DIR    ?= build-fuzz
+FUZZ_SECONDS ?= 600
+# The programs that run threads against shared storage, for ThreadSanitizer.
+TSAN_TESTS  := test_threads test_kpage_threads
 SANITIZERS  ?= address,undefined
 PREFIX      ?= /usr/local
 JOBS        ?= $(shell nproc 2>/dev/null || echo 1)
@@ -38,8 +49,8 @@ BENCH_ARGS  ?=
 .NOTPARALLEL:
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps bench-deps build configure check check-asan install docs demo bench bench-server \
-	clean
+.PHONY: all deps bench-deps build configure check check-asan check-tsan check-valgrind fuzz install \
+	docs demo bench bench-server clean
 
 all: build
 
@@ -63,6 +74,7 @@ build: configure
 check: build
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory check-asan
+	@$(MAKE) --no-print-directory check-tsan
 
 check-asan: deps
 	@mkdir -p $(ASAN_DIR)
@@ -70,6 +82,22 @@ check-asan: deps
 		>$(ASAN_DIR)/configure.log 2>&1 || { cat $(ASAN_DIR)/configure.log; exit 1; }
 	$(CMAKE) --build $(ASAN_DIR) -j $(JOBS)
 	cd $(ASAN_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
+
+check-tsan: deps
+	@mkdir -p $(TSAN_DIR)
+	@$(CMAKE) -S . -B $(TSAN_DIR) -DZBL_SANITIZE=thread -DZBL_BUILD_BENCH=OFF \
+		-DZBL_BUILD_EXAMPLES=OFF -DZBL_FAULT_INJECTION=OFF $(CMAKE_ARGS) \
+		>$(TSAN_DIR)/configure.log 2>&1 || { cat $(TSAN_DIR)/configure.log; exit 1; }
+	$(CMAKE) --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TESTS)
+	cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
+		$(CTEST) --output-on-failure -j $(JOBS) -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+
+# Every test program of build/ under memcheck; see tools/valgrind.sh.
+check-valgrind: build
+	tools/valgrind.sh $(BUILD_DIR) $(JOBS)
+
+fuzz:
+	fuzz/run.sh fuzz $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 install: build
 	$(CMAKE) --install $(BUILD_DIR) --prefix "$(abspath $(PREFIX))"
@@ -100,4 +128,4 @@ bench-server: build
 	@cli/bench_server.sh $(BUILD_DIR)/cli/zbl
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

@@ -29,7 +29,7 @@ struct zbl__block *zbl__block_new_inline(size_t cap)
 {
 	if (cap > SIZE_MAX - sizeof(struct zbl__block))
 		return NULL;
-	struct zbl__block *b = malloc(sizeof(*b) + cap);
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b) + cap);
 	if (!b)
 		return NULL;
 	zbl__block_init(b, ZBL__BLOCK_INLINE, b->inline_data, cap, 0);
@@ -49,14 +49,15 @@ struct zbl__block *zbl__block_new_inline(size_t cap)
 
 struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align)
 {
-	struct zbl__block *b = malloc(sizeof(*b));
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
 	void *mem = NULL;
 
 	if (!b)
 		return NULL;
 	if (align < sizeof(void *))
 		align = sizeof(void *);
-	if (posix_memalign(&mem, align, cap ? cap : 1) != 0) {
+	mem = zbl__sys_memalign(align, cap ? cap : 1);
+	if (!mem) {
 		free(b);
 		return NULL;
 	}
@@ -67,7 +68,7 @@ struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align)
 struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
 				      void (*release)(void *), void *ctx)
 {
-	struct zbl__block *b = malloc(sizeof(*b));
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
 
 	if (!b)
 		return NULL;
@@ -79,7 +80,7 @@ struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
 
 struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
 {
-	struct zbl__block *b = malloc(sizeof(*b));
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
 
 	if (!b)
 		return NULL;
@@ -178,14 +179,12 @@ char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only)
 {
 	*maplen = 0;
 	if (len < COPY_MMAP_BYTES_MIN)
-		return malloc(len ? len : 1);
+		return zbl__sys_malloc(len ? len : 1);
 	void *p = copy_cache_take(copy_map_len(len), maplen);
 	if (p || reused_only)
 		return p;
 	*maplen = copy_map_len(len);
-	p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		 -1, 0);
-	return p == MAP_FAILED ? NULL : p;
+	return zbl__sys_mmap_anon(*maplen, MAP_POPULATE);
 }
 
 void zbl__copy_free(char *p, size_t maplen)

@@ -130,14 +130,16 @@ int zbl_copy_out(const zbl_t *bl, size_t off, size_t len, void *dst)
 	return zbl__copy_range(bl, off, len, dst);
 }
 
-int zbl_cmp(const zbl_t *a, const zbl_t *b)
+/*
+ * memcmp order of @a and @b; *read_all says whether every byte compared could
+ * be read (kernel pages that cannot be read end a list early).
+ */
+static int cmp_lists(const zbl_t *a, const zbl_t *b, bool *read_all)
 {
 	zbl_iter_t ia, ib;
 	const char *pa = NULL, *pb = NULL;
 	size_t na = 0, nb = 0;
 
-	if (!a || !b)
-		return (a != NULL) - (b != NULL);
 	iter_seek(&ia, a, 0);
 	iter_seek(&ib, b, 0);
 	for (;;) {
@@ -145,15 +147,29 @@ int zbl_cmp(const zbl_t *a, const zbl_t *b)
 			na = zbl_iter_get_ptr_and_advance(&ia, SIZE_MAX, &pa);
 		if (!nb)
 			nb = zbl_iter_get_ptr_and_advance(&ib, SIZE_MAX, &pb);
-		if (!na || !nb)
+		if (!na || !nb) {
+			*read_all = (na || !zbl_iter_remaining(&ia)) &&
+				    (nb || !zbl_iter_remaining(&ib));
 			return (na != 0) - (nb != 0);
+		}
 		size_t n = na < nb ? na : nb;
 		int r = memcmp(pa, pb, n);
-		if (r)
+		if (r) {
+			*read_all = true;
 			return r < 0 ? -1 : 1;
+		}
 		pa += n, na -= n;
 		pb += n, nb -= n;
 	}
+}
+
+int zbl_cmp(const zbl_t *a, const zbl_t *b)
+{
+	bool read_all;
+
+	if (!a || !b)
+		return (a != NULL) - (b != NULL);
+	return cmp_lists(a, b, &read_all);
 }
 
 bool zbl_contents_equal(const zbl_t *a, const zbl_t *b)
@@ -162,5 +178,10 @@ bool zbl_contents_equal(const zbl_t *a, const zbl_t *b)
 		return a == b;
 	if (a->len != b->len)
 		return false;
-	return zbl_cmp(a, b) == 0;
+	/*
+	 * Two lists sharing a block that cannot be read would both end early
+	 * at the same place and look equal: that is a failure, not equality.
+	 */
+	bool read_all;
+	return cmp_lists(a, b, &read_all) == 0 && read_all;
 }

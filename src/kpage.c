@@ -18,7 +18,7 @@
 
 struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p)
 {
-	struct zbl__block *b = malloc(sizeof(*b));
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
 
 	if (!b)
 		return NULL;
@@ -257,12 +257,12 @@ int zbl__kpage_read_window(const struct zbl__seg *s, char *dst)
  */
 static bool fd_waits(int fd, short events)
 {
-	int fl = fcntl(fd, F_GETFL);
+	int fl = zbl__sys_fcntl(fd, F_GETFL, 0);
 	struct pollfd p = { .fd = fd, .events = events };
 
 	if (fl < 0 || (fl & O_NONBLOCK))
 		return false;
-	while (poll(&p, 1, -1) < 0)
+	while (zbl__sys_poll(&p, 1, -1) < 0)
 		if (errno != EINTR)
 			return false;
 	return true;
@@ -272,7 +272,7 @@ static bool is_fifo(int fd)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+	return zbl__sys_fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
 /*
@@ -400,7 +400,7 @@ static bool readable_now(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR));
+	return zbl__sys_poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR));
 }
 
 /*

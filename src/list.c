@@ -13,7 +13,7 @@
 
 zbl_t *zbl_new(void)
 {
-	zbl_t *bl = calloc(1, sizeof(*bl));
+	zbl_t *bl = zbl__sys_calloc(1, sizeof(*bl));
 
 	if (!bl)
 		errno = ENOMEM;
@@ -110,9 +110,10 @@ static struct zbl__seg *seg_array_alloc(size_t n)
 	void *p;
 
 	if (bytes < 2 * SEG_ARRAY_HUGE_BYTES)
-		return malloc(bytes);
+		return zbl__sys_malloc(bytes);
 	bytes = (bytes + SEG_ARRAY_HUGE_BYTES - 1) & ~(SEG_ARRAY_HUGE_BYTES - 1);
-	if (posix_memalign(&p, SEG_ARRAY_HUGE_BYTES, bytes) != 0)
+	p = zbl__sys_memalign(SEG_ARRAY_HUGE_BYTES, bytes);
+	if (!p)
 		return NULL;
 	/* Only advice: where transparent huge pages are off this fails harmlessly. */
 	madvise(p, bytes, MADV_HUGEPAGE);
@@ -421,7 +422,7 @@ int zbl_append_file(zbl_t *bl, int fd, int64_t off, size_t len)
 
 	if (!bl || fd < 0 || off < 0)
 		return -EINVAL;
-	if (fstat(fd, &st) < 0)
+	if (zbl__sys_fstat(fd, &st) < 0)
 		return errno == EBADF ? -EINVAL : -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
@@ -431,14 +432,14 @@ int zbl_append_file(zbl_t *bl, int fd, int64_t off, size_t len)
 		return -ERANGE;
 	if (len == 0)
 		return 0;
-	int fl = fcntl(fd, F_GETFL);
+	int fl = zbl__sys_fcntl(fd, F_GETFL, 0);
 	if (fl < 0)
 		return -errno;
 	if ((fl & O_ACCMODE) == O_WRONLY)
 		return -EINVAL;
 	if (zbl__reserve(bl, 1) < 0)
 		return -ENOMEM;
-	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	dfd = zbl__sys_dup_cloexec(fd);
 	if (dfd < 0)
 		return -errno;
 	b = zbl__block_new_file(dfd, off, len);

@@ -65,7 +65,7 @@ static void pipes_init(void)
 	pipes_live_max = 256;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		pipes_live_max = rl.rlim_cur / 4 > 8 ? rl.rlim_cur / 4 : 8;
-	devnull_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	devnull_fd = zbl__sys_open("/dev/null", O_WRONLY | O_CLOEXEC);
 }
 
 size_t zbl__pipe_bytes_max(void)
@@ -81,7 +81,7 @@ int zbl__devnull(void)
 	if (fd >= 0)
 		return fd;
 	/* The first open failed (descriptors ran out?): try again, keep one winner. */
-	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	fd = zbl__sys_open("/dev/null", O_WRONLY | O_CLOEXEC);
 	int none = -1;
 	if (fd >= 0 && !__atomic_compare_exchange_n(&devnull_fd, &none, fd, false,
 						    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

@@ -8,17 +8,88 @@
 #define ZBL_SYS_H
 
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #ifdef ZBL_FAULT_INJECTION
 /* Returns true (and sets errno) when the call named @what should fail now. */
 bool zbl__fault(const char *what);
+/* Returns true when the allocation named @what should fail now. */
+bool zbl__fault_alloc(const char *what);
+/* Returns true when the read- or write-like call named @what should move fewer bytes now. */
+bool zbl__fault_short(const char *what);
+#define ZBL__SHORT(len) ((len) > 1 ? (len) / 2 : (len))
 #define ZBL__FAULT(what, fail) do { if (zbl__fault(what)) return (fail); } while (0)
+#define ZBL__FAULT_ALLOC(what) do { if (zbl__fault_alloc(what)) return NULL; } while (0)
+#define ZBL__FAULT_LEN(what, len) (zbl__fault_short(what) ? ZBL__SHORT(len) : (len))
+/* A short readv/writev moves part of the first iovec only. */
+#define ZBL__FAULT_IOV(what, iov, n) do {                                      \
+	static __thread struct iovec one_;                                      \
+	if ((n) > 0 && zbl__fault_short(what)) {                                \
+		one_ = (iov)[0];                                                \
+		one_.iov_len = ZBL__SHORT(one_.iov_len);                        \
+		(iov) = &one_;                                                  \
+		(n) = 1;                                                        \
+	}                                                                       \
+} while (0)
 #else
 #define ZBL__FAULT(what, fail) do { } while (0)
+#define ZBL__FAULT_ALLOC(what) do { } while (0)
+#define ZBL__FAULT_LEN(what, len) (len)
+#define ZBL__FAULT_IOV(what, iov, n) do { } while (0)
 #endif
+
+/*
+ * Allocations: the same shim, so a fault-injection build can fail each one.
+ * Memory is still released with free()/munmap() directly; those cannot fail.
+ */
+static inline void *zbl__sys_malloc(size_t n)
+{
+	ZBL__FAULT_ALLOC("malloc");
+	return malloc(n);
+}
+
+static inline void *zbl__sys_calloc(size_t n, size_t size)
+{
+	ZBL__FAULT_ALLOC("calloc");
+	return calloc(n, size);
+}
+
+/* posix_memalign(3) returning the memory, or NULL. */
+static inline void *zbl__sys_memalign(size_t align, size_t n)
+{
+	void *p;
+
+	ZBL__FAULT_ALLOC("posix_memalign");
+	return posix_memalign(&p, align, n) == 0 ? p : NULL;
+}
+
+/* mmap(2) of fresh anonymous memory; NULL (not MAP_FAILED) on failure. */
+static inline void *zbl__sys_mmap_anon(size_t n, int extra_flags)
+{
+	ZBL__FAULT_ALLOC("mmap");
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
+		       -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static inline int zbl__sys_fstat(int fd, struct stat *st)
+{
+	ZBL__FAULT("fstat", -1);
+	return fstat(fd, st);
+}
+
+static inline int zbl__sys_poll(struct pollfd *p, nfds_t n, int ms)
+{
+	ZBL__FAULT("poll", -1);
+	return poll(p, n, ms);
+}
 
 static inline int zbl__sys_open(const char *path, int flags)
 {
@@ -32,6 +103,12 @@ static inline int zbl__sys_fcntl(int fd, int cmd, int arg)
 	return fcntl(fd, cmd, arg);
 }
 
+static inline int zbl__sys_dup_cloexec(int fd)
+{
+	ZBL__FAULT("dup", -1);
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
 static inline int zbl__sys_pipe2(int fds[2], int flags)
 {
 	ZBL__FAULT("pipe2", -1);
@@ -42,42 +119,49 @@ static inline ssize_t zbl__sys_splice(int in, loff_t *in_off, int out, loff_t *o
 				      size_t len, unsigned flags)
 {
 	ZBL__FAULT("splice", -1);
+	len = ZBL__FAULT_LEN("splice", len);
 	return splice(in, in_off, out, out_off, len, flags);
 }
 
 static inline ssize_t zbl__sys_tee(int in, int out, size_t len, unsigned flags)
 {
 	ZBL__FAULT("tee", -1);
+	len = ZBL__FAULT_LEN("tee", len);
 	return tee(in, out, len, flags);
 }
 
 static inline ssize_t zbl__sys_read(int fd, void *buf, size_t len)
 {
 	ZBL__FAULT("read", -1);
+	len = ZBL__FAULT_LEN("read", len);
 	return read(fd, buf, len);
 }
 
 static inline ssize_t zbl__sys_readv(int fd, const struct iovec *iov, int n, int64_t *off)
 {
 	ZBL__FAULT("readv", -1);
+	ZBL__FAULT_IOV("readv", iov, n);
 	return off ? preadv(fd, iov, n, *off) : readv(fd, iov, n);
 }
 
 static inline ssize_t zbl__sys_pread(int fd, void *buf, size_t len, off_t off)
 {
 	ZBL__FAULT("pread", -1);
+	len = ZBL__FAULT_LEN("pread", len);
 	return pread(fd, buf, len, off);
 }
 
 static inline ssize_t zbl__sys_writev(int fd, const struct iovec *iov, int n, int64_t *off)
 {
 	ZBL__FAULT("writev", -1);
+	ZBL__FAULT_IOV("writev", iov, n);
 	return off ? pwritev(fd, iov, n, *off) : writev(fd, iov, n);
 }
 
 static inline ssize_t zbl__sys_sendfile(int out, int in, off_t *off, size_t len)
 {
 	ZBL__FAULT("sendfile", -1);
+	len = ZBL__FAULT_LEN("sendfile", len);
 	return sendfile(out, in, off, len);
 }
 
@@ -85,6 +169,7 @@ static inline ssize_t zbl__sys_copy_file_range(int in, loff_t *in_off, int out, 
 					       size_t len)
 {
 	ZBL__FAULT("copy_file_range", -1);
+	len = ZBL__FAULT_LEN("copy_file_range", len);
 	return copy_file_range(in, in_off, out, out_off, len, 0);
 }
 

@@ -1,0 +1,836 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Differential fuzzing of zbl (issue 4): libFuzzer decodes its input into a
+ * sequence of operations on a few lists and applies each to the library and
+ * to a model (one flat byte array per list), then compares them.
+ *
+ * Operations: append, append_zero, append_ref, append_list, claim_append,
+ * append_file, substr_of, splice, copy_out, iterators, c_str, rebuild,
+ * rebuild_aligned, crc32c (against ISA-L's crc32_iscsi over the model), cmp,
+ * contents_equal, splice_from and read_fd from pipes, AF_UNIX sockets and
+ * regular files, splice_to (with and without ZBL_DRAIN) and write_fd to
+ * pipes, sockets and files, clear, freeing a list while others share
+ * its blocks, and reading lists while the file behind their file-range
+ * segments has shrunk.
+ *
+ * After each step every list's length, segment count and kernel-byte count
+ * are checked (kernel bytes never exceed the length) and, unless the step's
+ * opcode asks to defer it, its bytes: reading bytes copies kernel pages into
+ * memory, so deferring keeps the paths that only run on untouched kernel
+ * pages reachable. Everything is compared at the end of each input, and no
+ * descriptor or pipe may be left once the lists are freed.
+ *
+ * Build and run: make fuzz (FUZZ_SECONDS=N); make check replays fuzz/corpus
+ * and fuzz/regressions and fuzzes for about a minute.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <isa-l/crc.h>
+
+#include <zbl.h>
+
+#define LISTS 4
+#define OPS_MAX 48
+/* Largest list the model follows; longer results skip the operation. */
+#define LIST_BYTES_MAX ((size_t)768 * 1024)
+#define FILE_BYTES ((size_t)512 * 1024)
+#define PAT_BYTES ((size_t)512 * 1024)
+/* What a source may hold: less than an empty pipe or socket buffer takes. */
+#define PIPE_SRC_MAX ((size_t)60000)
+#define SOCK_SRC_MAX ((size_t)100000)
+
+static unsigned char pat[PAT_BYTES];     /* memory given to zbl_append_ref */
+static unsigned char filebytes[FILE_BYTES];
+static int file_fd = -1;                 /* holds filebytes */
+static int fds_baseline = -1;
+static unsigned char *scratch;           /* LIST_BYTES_MAX * 2 */
+
+static long refs_appended, refs_released;
+
+/* ------------------------------------------------------------------------ */
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "fuzz_ops: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	abort();
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) die(__VA_ARGS__); } while (0)
+
+struct model {
+	unsigned char *b;
+	size_t len, cap;
+};
+
+static void m_reserve(struct model *m, size_t n)
+{
+	if (m->len + n <= m->cap)
+		return;
+	size_t cap = m->cap ? m->cap : 256;
+	while (cap < m->len + n)
+		cap *= 2;
+	m->b = realloc(m->b, cap);
+	CHECK(m->b, "out of memory");
+	m->cap = cap;
+}
+
+static void m_add(struct model *m, const void *p, size_t n)
+{
+	if (!n)
+		return;
+	/* The bytes may be the model's own (a list appended to itself). */
+	const unsigned char *c = p;
+	if (c && m->b && c >= m->b && c < m->b + m->len) {
+		size_t at = (size_t)(c - m->b);
+		m_reserve(m, n);
+		p = m->b + at;
+	}
+	m_reserve(m, n);
+	if (p)
+		memmove(m->b + m->len, p, n);
+	else
+		memset(m->b + m->len, 0, n);
+	m->len += n;
+}
+
+static void m_cut(struct model *m, size_t off, size_t n)
+{
+	if (!n)
+		return;
+	memmove(m->b + off, m->b + off + n, m->len - off - n);
+	m->len -= n;
+}
+
+/* The input, read as numbers; zeros once it runs out. */
+struct in {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint8_t u8(struct in *in)
+{
+	if (!in->left)
+		return 0;
+	in->left--;
+	return *in->p++;
+}
+
+static uint16_t u16(struct in *in)
+{
+	return (uint16_t)(u8(in) | u8(in) << 8);
+}
+
+static uint32_t u32(struct in *in)
+{
+	return (uint32_t)u16(in) | (uint32_t)u16(in) << 16;
+}
+
+/* A length up to @max, mostly small: the top bits of the byte choose the scale. */
+static size_t len_of(struct in *in, size_t max)
+{
+	uint8_t s = u8(in);
+	size_t n;
+
+	switch (s >> 6) {
+	case 0:
+		n = s & 63;
+		break;
+	case 1:
+		n = u8(in) + ((size_t)(s & 63) << 8);
+		break;
+	case 2:
+		n = u16(in);
+		break;
+	default:
+		n = u32(in);
+		break;
+	}
+	return max ? n % (max + 1) : 0;
+}
+
+/* Bytes that differ from run to run: splitmix64 seeded from the input. */
+static void gen(unsigned char *p, size_t n, uint64_t seed)
+{
+	uint64_t st = seed, w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!(i & 7)) {
+			uint64_t z = (st += 0x9E3779B97F4A7C15ull);
+			z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+			z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+			w = z ^ (z >> 31);
+		}
+		p[i] = (unsigned char)(w >> (8 * (i & 7)));
+	}
+}
+
+static int fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+static void write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		CHECK(w > 0, "write to a test descriptor failed: %s", strerror(errno));
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Everything readable now from non-blocking @fd, appended to @m. */
+static void read_avail(int fd, struct model *m)
+{
+	unsigned char buf[65536];
+
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return;
+		m_add(m, buf, (size_t)r);
+	}
+}
+
+static int tmpfile_fd(void)
+{
+	int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		char path[] = "/tmp/zbl-fuzz-XXXXXX";
+		fd = mkostemp(path, O_CLOEXEC);
+		CHECK(fd >= 0, "no temporary file: %s", strerror(errno));
+		unlink(path);
+	}
+	return fd;
+}
+
+static void release_cb(void *ctx)
+{
+	(void)ctx;
+	refs_released++;
+}
+
+/* ------------------------------------------------------------------------ */
+
+struct state {
+	zbl_t *bl[LISTS];
+	struct model m[LISTS];
+	bool dirty[LISTS];  /* bytes not compared since the last change */
+	/*
+	 * zbl_splice_from(file) ran: lists may hold the file's page-cache pages
+	 * themselves, which truncation zeroes in place (past the new end, in its
+	 * last page) as the header documents ("kernel pages are references").
+	 * The model cannot follow that, so op_truncated is not run from then on.
+	 */
+	bool file_pages;
+};
+
+static void check_counters(struct state *s, int i)
+{
+	const zbl_t *bl = s->bl[i];
+	size_t len = zbl_length(bl), segs = zbl_segments(bl), kb = zbl_kernel_bytes(bl);
+
+	CHECK(len == s->m[i].len, "list %d: length %zu, model %zu", i, len, s->m[i].len);
+	CHECK(kb <= len, "list %d: %zu kernel bytes in %zu", i, kb, len);
+	CHECK((segs == 0) == (len == 0), "list %d: %zu segments for %zu bytes", i, segs, len);
+	CHECK(segs <= len, "list %d: %zu segments for %zu bytes", i, segs, len);
+	CHECK(zbl_is_contiguous(bl) == (segs <= 1), "list %d: is_contiguous wrong", i);
+}
+
+static void check_bytes(struct state *s, int i)
+{
+	size_t len = s->m[i].len;
+	int rc = zbl_copy_out(s->bl[i], 0, len, scratch);
+
+	CHECK(rc == 0, "list %d: copy_out of all %zu bytes: %d", i, len, rc);
+	if (len && memcmp(scratch, s->m[i].b, len) != 0) {
+		size_t k = 0;
+		while (scratch[k] == s->m[i].b[k])
+			k++;
+		die("list %d differs from the model at byte %zu of %zu: 0x%02x, expected 0x%02x",
+		    i, k, len, scratch[k], s->m[i].b[k]);
+	}
+	s->dirty[i] = false;
+}
+
+/* True when growing list @i by @n bytes would leave the range the model follows. */
+static bool too_long(struct state *s, int i, size_t n)
+{
+	return n > LIST_BYTES_MAX || s->m[i].len > LIST_BYTES_MAX - n;
+}
+
+static int cmp_model(const struct model *a, const struct model *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n ? memcmp(a->b, b->b, n) : 0;
+
+	if (c)
+		return c;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+static int sign(int v)
+{
+	return (v > 0) - (v < 0);
+}
+
+/* A connected pair: [0] read, [1] write. Sockets or pipes, both non-blocking on [1]. */
+static void make_pair(bool sock, int fds[2])
+{
+	if (sock) {
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0, "socketpair");
+		int sz = 4 << 20;
+		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	} else {
+		CHECK(pipe2(fds, O_CLOEXEC) == 0, "pipe2");
+	}
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+}
+
+/* Writes @n bytes of @data into a fresh pipe or socket and ends it; returns the read end. */
+static int make_source(bool sock, const unsigned char *data, size_t n, bool nonblock)
+{
+	int fds[2];
+
+	make_pair(sock, fds);
+	/* Sources are written whole before they are read, so they must fit. */
+	fcntl(fds[1], F_SETFL, 0);
+	write_all(fds[1], data, n);
+	close(fds[1]); /* end of file after the bytes */
+	if (nonblock)
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	return fds[0];
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void op_splice_from(struct state *s, int i, struct in *in, uint8_t kind)
+{
+	size_t n;
+	int fd;
+	int64_t off = 0;
+	bool file = false, by_read = kind & 4, nonblock = kind & 8;
+
+	switch (kind & 3) {
+	case 0:
+	case 1: {
+		bool sock = kind & 1;
+		n = len_of(in, sock ? SOCK_SRC_MAX : PIPE_SRC_MAX);
+		if (too_long(s, i, n))
+			return;
+		gen(scratch, n, u32(in));
+		fd = make_source(sock, scratch, n, nonblock);
+		break;
+	}
+	default:
+		file = true;
+		off = (int64_t)(u32(in) % (FILE_BYTES + 1));
+		n = len_of(in, FILE_BYTES - (size_t)off);
+		if (too_long(s, i, n))
+			return;
+		memcpy(scratch, filebytes + off, n);
+		fd = file_fd;
+		s->file_pages = true;
+		break;
+	}
+	/* Several calls of a chosen size, until the source is empty. */
+	size_t chunk = len_of(in, 200000) + 1, got = 0;
+	ssize_t r_last = 0;
+	if (chunk < n / 32 + 1)
+		chunk = n / 32 + 1; /* bounded work per input */
+	int64_t o = off;
+	for (int calls = 0; got < n; calls++) {
+		size_t want = n - got < chunk ? n - got : chunk;
+		ssize_t r;
+		CHECK(calls < 100000, "%s made no progress: %zd after %zu of %zu bytes (kind %u, chunk %zu, list %zu bytes in %zu segments, %zu kernel)",
+		      by_read && !file ? "read_fd" : "splice_from", r_last, got, n, kind, chunk,
+		      zbl_length(s->bl[i]), zbl_segments(s->bl[i]), zbl_kernel_bytes(s->bl[i]));
+		if (by_read && !file)
+			r = zbl_read_fd(s->bl[i], fd, want);
+		else
+			r = zbl_splice_from(s->bl[i], fd, file ? &o : NULL, want, 0);
+		r_last = r;
+		if (r == -EAGAIN && nonblock)
+			continue;
+		CHECK(r > 0 && (size_t)r <= want,
+		      "%s of %zu (%zu of %zu done, kind %u) returned %zd", by_read ? "read_fd" : "splice_from",
+		      want, got, n, kind, r);
+		got += (size_t)r;
+	}
+	if (file)
+		CHECK(o == off + (int64_t)n, "splice_from offset %lld, expected %lld",
+		      (long long)o, (long long)(off + n));
+	else
+		close(fd);
+	m_add(&s->m[i], scratch, n);
+	s->dirty[i] = true;
+}
+
+static void op_splice_to(struct state *s, int i, uint8_t kind)
+{
+	int fds[2] = { -1, -1 }, fd;
+	bool drain = kind & 4, to_file = (kind & 3) == 2, write_fd = (kind & 3) == 3;
+	bool use_off = kind & 8;
+	int64_t off = 0;
+	struct model got = { 0 };
+	size_t len = s->m[i].len;
+	ssize_t r;
+
+	if (to_file) {
+		fd = tmpfile_fd();
+	} else {
+		make_pair(kind & 1, fds);
+		if (!(kind & 1))
+			fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+		fd = fds[1];
+	}
+	if (write_fd)
+		r = zbl_write_fd(s->bl[i], fd);
+	else
+		r = zbl_splice_to(s->bl[i], fd, to_file && use_off ? &off : NULL,
+				  drain ? ZBL_DRAIN : 0);
+	if (to_file) {
+		struct stat st;
+		CHECK(fstat(fd, &st) == 0, "fstat");
+		m_reserve(&got, (size_t)st.st_size);
+		CHECK(pread(fd, got.b, (size_t)st.st_size, 0) == st.st_size, "pread");
+		got.len = (size_t)st.st_size;
+		CHECK(r == (ssize_t)len, "splice_to a file of %zu bytes returned %zd", len, r);
+		if (use_off && !write_fd)
+			CHECK(off == (int64_t)len && lseek(fd, 0, SEEK_CUR) == 0,
+			      "splice_to with an offset: offset %lld, position %lld", (long long)off,
+			      (long long)lseek(fd, 0, SEEK_CUR));
+		close(fd);
+	} else {
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+		read_avail(fds[0], &got);
+		close(fds[0]);
+		close(fds[1]);
+		/* A non-blocking destination may take less; never -EAGAIN for an empty list. */
+		CHECK(r >= 0 || (r == -EAGAIN && len), "splice_to/write_fd returned %zd", r);
+	}
+	size_t n = r > 0 ? (size_t)r : 0;
+	CHECK(got.len == n, "returned %zd but %zu bytes arrived", r, got.len);
+	CHECK(!n || memcmp(got.b, s->m[i].b, n) == 0, "written bytes differ from the list");
+	free(got.b);
+	if (drain && !write_fd) {
+		m_cut(&s->m[i], 0, n);
+		s->dirty[i] = true;
+	}
+}
+
+static void op_iter(struct state *s, int i, struct in *in)
+{
+	const struct model *m = &s->m[i];
+	size_t off = u32(in) % (m->len + 2);
+	zbl_iter_t it;
+	int rc = zbl_iter_init(&it, s->bl[i], off);
+
+	if (off > m->len) {
+		CHECK(rc == -ERANGE, "iter_init past the end: %d", rc);
+		return;
+	}
+	CHECK(rc == 0, "iter_init(%zu): %d", off, rc);
+	for (int steps = 0; steps < 16; steps++) {
+		CHECK(zbl_iter_offset(&it) == off, "iter offset %zu, expected %zu",
+		      zbl_iter_offset(&it), off);
+		CHECK(zbl_iter_remaining(&it) == m->len - off, "iter remaining wrong");
+		uint8_t how = u8(in);
+		size_t n = len_of(in, m->len - off + 1);
+		const char *p;
+		switch (how % 3) {
+		case 0: {
+			size_t got = zbl_iter_get_ptr_and_advance(&it, n, &p);
+			CHECK(got <= n && (got > 0 || !n || off == m->len),
+			      "get_ptr_and_advance(%zu) at %zu of %zu: %zu", n, off, m->len, got);
+			CHECK(!got || memcmp(p, m->b + off, got) == 0, "iterator bytes differ");
+			off += got;
+			break;
+		}
+		case 1:
+			rc = zbl_iter_copy(&it, n, scratch);
+			if (n > m->len - off) {
+				CHECK(rc == -ERANGE, "iter_copy past the end: %d", rc);
+			} else {
+				CHECK(rc == 0 && (!n || memcmp(scratch, m->b + off, n) == 0),
+				      "iter_copy(%zu) at %zu: %d", n, off, rc);
+				off += n;
+			}
+			break;
+		default:
+			rc = zbl_iter_advance(&it, n);
+			if (n > m->len - off) {
+				CHECK(rc == -ERANGE, "iter_advance past the end: %d", rc);
+			} else {
+				CHECK(rc == 0, "iter_advance: %d", rc);
+				off += n;
+			}
+			break;
+		}
+	}
+}
+
+/*
+ * The file behind append_file segments shrinks to @keep bytes for a while:
+ * reads of missing bytes must fail (never return other bytes, never SIGBUS),
+ * a success must be right, and two lists that cannot both be read in full
+ * are never "equal". Then the file gets the same bytes back, so the model
+ * stays valid.
+ */
+static void op_truncated(struct state *s, int i, int j, size_t keep)
+{
+	struct model *m = &s->m[i];
+	int rc;
+
+	if (s->file_pages)
+		return;
+	CHECK(ftruncate(file_fd, (off_t)keep) == 0, "ftruncate");
+	rc = zbl_copy_out(s->bl[i], 0, m->len, scratch);
+	CHECK(rc == 0 || rc == -EIO, "copy_out of a list on a shrunk file: %d", rc);
+	bool readable_i = rc == 0;
+	if (rc == 0)
+		CHECK(!m->len || memcmp(scratch, m->b, m->len) == 0,
+		      "copy_out on a shrunk file returned other bytes");
+	rc = zbl_copy_out(s->bl[j], 0, s->m[j].len, scratch);
+	bool readable_j = rc == 0;
+	if (zbl_contents_equal(s->bl[i], s->bl[j]))
+		CHECK(readable_i && readable_j && cmp_model(m, &s->m[j]) == 0,
+		      "contents_equal(%d, %d) true on a shrunk file (readable %d %d)", i, j,
+		      readable_i, readable_j);
+	errno = 0;
+	uint32_t c = zbl_crc32c(s->bl[i], 0);
+	if (errno == 0)
+		CHECK(c == (m->len ? crc32_iscsi(m->b, (int)m->len, 0) : 0),
+		      "crc32c on a shrunk file: no error but a wrong CRC");
+	const char *p = zbl_c_str(s->bl[i]);
+	if (p)
+		CHECK(memcmp(p, m->b, m->len) == 0, "c_str on a shrunk file returned other bytes");
+	/* A draining write stops where the bytes end; what went is exactly what left. */
+	int fds[2];
+	make_pair(false, fds);
+	fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
+	ssize_t r = zbl_splice_to(s->bl[i], fds[1], NULL, ZBL_DRAIN);
+	struct model got = { 0 };
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	read_avail(fds[0], &got);
+	close(fds[0]);
+	close(fds[1]);
+	size_t n = r > 0 ? (size_t)r : 0;
+	CHECK(got.len == n && (!n || memcmp(got.b, m->b, n) == 0),
+	      "draining write on a shrunk file returned %zd, %zu bytes arrived", r, got.len);
+	free(got.b);
+	m_cut(m, 0, n);
+	s->dirty[i] = true;
+	CHECK(pwrite(file_fd, filebytes + keep, FILE_BYTES - keep, (off_t)keep) ==
+	      (ssize_t)(FILE_BYTES - keep), "restoring the file");
+}
+
+static void step(struct state *s, struct in *in)
+{
+	uint8_t op = u8(in), a = u8(in);
+	int i = a % LISTS, j = (a >> 2) % LISTS;
+	bool defer = op & 0x80;
+	struct model *m = &s->m[i], *mj = &s->m[j];
+	size_t off, n;
+	int rc;
+
+	/* Bit 7 defers the byte comparison, bit 6 is an operation's own option. */
+	switch ((op & 0x3f) % 24) {
+	case 0: /* append */
+		n = len_of(in, 300000);
+		if (too_long(s, i, n))
+			break;
+		gen(scratch, n, u32(in));
+		CHECK(zbl_append(s->bl[i], scratch, n) == 0, "append %zu", n);
+		m_add(m, scratch, n);
+		s->dirty[i] = true;
+		break;
+	case 1: /* append_zero */
+		n = len_of(in, 300000);
+		if (too_long(s, i, n))
+			break;
+		CHECK(zbl_append_zero(s->bl[i], n) == 0, "append_zero %zu", n);
+		m_add(m, NULL, n);
+		s->dirty[i] = true;
+		break;
+	case 2: /* append_ref */
+		off = u32(in) % PAT_BYTES;
+		n = len_of(in, PAT_BYTES - off);
+		if (too_long(s, i, n))
+			break;
+		refs_appended++;
+		CHECK(zbl_append_ref(s->bl[i], pat + off, n, release_cb, NULL) == 0, "append_ref");
+		m_add(m, pat + off, n);
+		s->dirty[i] = true;
+		break;
+	case 3: /* append_list, also of a list to itself */
+		if (too_long(s, i, mj->len))
+			break;
+		CHECK(zbl_append_list(s->bl[i], s->bl[j]) == 0, "append_list");
+		m_add(m, mj->b, mj->len);
+		s->dirty[i] = true;
+		break;
+	case 4: /* claim_append */
+		if (i == j) {
+			CHECK(zbl_claim_append(s->bl[i], s->bl[j]) == -EINVAL, "claim_append self");
+			break;
+		}
+		if (too_long(s, i, mj->len))
+			break;
+		CHECK(zbl_claim_append(s->bl[i], s->bl[j]) == 0, "claim_append");
+		m_add(m, mj->b, mj->len);
+		mj->len = 0;
+		s->dirty[i] = s->dirty[j] = true;
+		break;
+	case 5: /* append_file */
+		off = u32(in) % (FILE_BYTES + 16);
+		n = len_of(in, FILE_BYTES + 16);
+		if (too_long(s, i, n))
+			break;
+		rc = zbl_append_file(s->bl[i], file_fd, (int64_t)off, n);
+		if (off + n > FILE_BYTES) {
+			CHECK(rc == -ERANGE, "append_file past the end: %d", rc);
+			break;
+		}
+		CHECK(rc == 0, "append_file(%zu, %zu): %d", off, n, rc);
+		m_add(m, filebytes + off, n);
+		s->dirty[i] = true;
+		break;
+	case 6: /* substr_of, also in place */
+		off = u32(in) % (mj->len + 2);
+		n = len_of(in, mj->len + 1);
+		rc = zbl_substr_of(s->bl[i], s->bl[j], off, n);
+		if (off > mj->len || n > mj->len - off) {
+			CHECK(rc == -ERANGE, "substr_of out of range: %d", rc);
+			break;
+		}
+		CHECK(rc == 0, "substr_of: %d", rc);
+		memmove(scratch, mj->b + off, n);
+		m->len = 0;
+		m_add(m, scratch, n);
+		s->dirty[i] = true;
+		break;
+	case 7: /* splice, claimed by another list or dropped */
+		off = u32(in) % (m->len + 2);
+		n = len_of(in, m->len + 1);
+		bool claim = i != j && (op & 0x40);
+		if (claim && too_long(s, j, n))
+			break;
+		rc = zbl_splice(s->bl[i], off, n, claim ? s->bl[j] : NULL);
+		if (off > m->len || n > m->len - off) {
+			CHECK(rc == -ERANGE, "splice out of range: %d", rc);
+			break;
+		}
+		CHECK(rc == 0, "splice(%zu, %zu): %d", off, n, rc);
+		if (claim) {
+			m_add(mj, m->b + off, n);
+			s->dirty[j] = true;
+		}
+		m_cut(m, off, n);
+		s->dirty[i] = true;
+		break;
+	case 8: /* copy_out */
+		off = u32(in) % (m->len + 2);
+		n = len_of(in, m->len + 1);
+		rc = zbl_copy_out(s->bl[i], off, n, scratch);
+		if (off > m->len || n > m->len - off) {
+			CHECK(rc == -ERANGE, "copy_out out of range: %d", rc);
+			break;
+		}
+		CHECK(rc == 0 && (!n || memcmp(scratch, m->b + off, n) == 0),
+		      "copy_out(%zu, %zu): %d or bytes differ", off, n, rc);
+		break;
+	case 9:
+		op_iter(s, i, in);
+		break;
+	case 10: { /* c_str */
+		errno = 1234;
+		const char *p = zbl_c_str(s->bl[i]);
+		if (!m->len) {
+			CHECK(!p && errno == 0, "c_str of an empty list: %p, errno %d", p, errno);
+			break;
+		}
+		CHECK(p && memcmp(p, m->b, m->len) == 0, "c_str bytes differ (errno %d)", errno);
+		CHECK(zbl_segments(s->bl[i]) == 1 && zbl_kernel_bytes(s->bl[i]) == 0,
+		      "after c_str: %zu segments, %zu kernel bytes", zbl_segments(s->bl[i]),
+		      zbl_kernel_bytes(s->bl[i]));
+		break;
+	}
+	case 11: /* rebuild */
+		CHECK(zbl_rebuild(s->bl[i]) == 0, "rebuild");
+		CHECK(zbl_segments(s->bl[i]) <= 1 && zbl_kernel_bytes(s->bl[i]) == 0,
+		      "after rebuild: %zu segments", zbl_segments(s->bl[i]));
+		s->dirty[i] = true;
+		break;
+	case 12: { /* rebuild_aligned */
+		size_t align = (size_t)1 << (u8(in) % 14);
+		CHECK(zbl_rebuild_aligned(s->bl[i], align) == 0, "rebuild_aligned(%zu)", align);
+		CHECK(zbl_kernel_bytes(s->bl[i]) == 0, "kernel bytes after rebuild_aligned");
+		zbl_iter_t it;
+		const char *p;
+		size_t got;
+		CHECK(zbl_iter_init(&it, s->bl[i], 0) == 0, "iter_init");
+		while ((got = zbl_iter_get_ptr_and_advance(&it, SIZE_MAX, &p)) > 0)
+			CHECK(((uintptr_t)p & (align - 1)) == 0, "segment at %p not aligned to %zu",
+			      (const void *)p, align);
+		s->dirty[i] = true;
+		break;
+	}
+	case 13: { /* crc32c */
+		uint32_t seed = u32(in);
+		errno = 0;
+		uint32_t c = zbl_crc32c(s->bl[i], seed);
+		uint32_t want = m->len ? crc32_iscsi(m->b, (int)m->len, seed) : seed;
+		CHECK(c == want && errno == 0, "crc32c 0x%08x, expected 0x%08x (errno %d)", c, want,
+		      errno);
+		/* Cached CRCs answer the second time; the result must not change. */
+		CHECK(zbl_crc32c(s->bl[i], seed) == want, "second crc32c differs");
+		break;
+	}
+	case 14: /* cmp, contents_equal */
+		CHECK(sign(zbl_cmp(s->bl[i], s->bl[j])) == sign(cmp_model(m, mj)),
+		      "cmp(%d, %d) = %d, model %d", i, j, zbl_cmp(s->bl[i], s->bl[j]),
+		      cmp_model(m, mj));
+		CHECK(zbl_contents_equal(s->bl[i], s->bl[j]) == (cmp_model(m, mj) == 0),
+		      "contents_equal(%d, %d) wrong", i, j);
+		break;
+	case 15:
+	case 16:
+		op_splice_from(s, i, in, u8(in));
+		break;
+	case 17:
+	case 18:
+		op_splice_to(s, i, u8(in));
+		break;
+	case 19: /* clear */
+		zbl_clear(s->bl[i]);
+		m->len = 0;
+		break;
+	case 20: /* free while other lists share the blocks */
+		zbl_free(s->bl[i]);
+		s->bl[i] = zbl_new();
+		CHECK(s->bl[i], "zbl_new");
+		m->len = 0;
+		break;
+	case 21: /* invalid arguments change nothing */
+		CHECK(zbl_append(s->bl[i], NULL, 1) == -EINVAL, "append NULL");
+		CHECK(zbl_splice(s->bl[i], m->len, 1, NULL) == -ERANGE, "splice past the end");
+		CHECK(zbl_copy_out(s->bl[i], SIZE_MAX, 1, scratch) == -ERANGE, "copy_out SIZE_MAX");
+		CHECK(zbl_rebuild_aligned(s->bl[i], 3) == -EINVAL, "rebuild_aligned(3)");
+		CHECK(zbl_splice_to(s->bl[i], -1, NULL, 0) == -EINVAL, "splice_to(-1)");
+		break;
+	case 23:
+		op_truncated(s, i, j, u32(in) % FILE_BYTES);
+		break;
+	default: /* compare now */
+		check_bytes(s, i);
+		break;
+	}
+	for (int k = 0; k < LISTS; k++) {
+		check_counters(s, k);
+		if (!defer && s->dirty[k])
+			check_bytes(s, k);
+	}
+}
+
+static int init(void)
+{
+	gen(pat, PAT_BYTES, 1);
+	gen(filebytes, FILE_BYTES, 2);
+	scratch = malloc(LIST_BYTES_MAX * 2 + 1);
+	if (!scratch)
+		return -1;
+	file_fd = tmpfile_fd();
+	write_all(file_fd, filebytes, FILE_BYTES);
+	/* The library's lasting descriptors (/dev/null) exist after a first discard. */
+	zbl_t *bl = zbl_new();
+	int fd = make_source(false, pat, 100, false);
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	zbl_splice_from(bl, fd, NULL, 100, 0);
+	zbl_splice_to(bl, devnull, NULL, ZBL_DRAIN);
+	zbl_append(bl, "x", 1);
+	zbl_splice_from(bl, file_fd, &(int64_t){ 0 }, 10, 0);
+	zbl_splice(bl, 0, 1, NULL);
+	zbl_splice_to(bl, devnull, NULL, ZBL_DRAIN);
+	zbl_free(bl);
+	close(fd);
+	close(devnull);
+	zbl_pool_flush();
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool ready;
+	struct state s = { 0 };
+	struct in in = { data, size };
+
+	if (!ready) {
+		if (init() < 0)
+			abort();
+		ready = true;
+	}
+	/* Counted per input: libFuzzer itself opens descriptors between inputs. */
+	fds_baseline = fd_count();
+	for (int i = 0; i < LISTS; i++) {
+		s.bl[i] = zbl_new();
+		CHECK(s.bl[i], "zbl_new");
+		m_reserve(&s.m[i], 1); /* never a NULL model, even when empty */
+	}
+	for (int n = 0; n < OPS_MAX && in.left; n++)
+		step(&s, &in);
+	for (int i = 0; i < LISTS; i++) {
+		check_counters(&s, i);
+		check_bytes(&s, i);
+	}
+	for (int i = 0; i < LISTS; i++) {
+		zbl_free(s.bl[i]);
+		free(s.m[i].b);
+	}
+	CHECK(refs_released == refs_appended, "%ld append_ref releases for %ld appends",
+	      refs_released, refs_appended);
+	zbl_pool_flush();
+	struct zbl_stats st;
+	zbl_stats_get(&st);
+	CHECK(st.pipes_live == 0, "%llu pipes live after every list was freed",
+	      (unsigned long long)st.pipes_live);
+	int fds = fd_count();
+	CHECK(fds == fds_baseline, "%d descriptors open after the input, %d before", fds,
+	      fds_baseline);
+	return 0;
+}
