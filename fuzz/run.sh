@@ -41,8 +41,9 @@ bin="$out/fuzz_ops"
 	-I"$top/include" -I"$top/src" \
 	"$top"/src/*.c "$top/fuzz/fuzz_ops.c" -lisal -lpthread -o "$bin"
 
-# libFuzzer exits 77 on a crash by default, which ctest would call a skip.
-opts="-error_exitcode=1 -timeout_exitcode=1 -timeout=30 -rss_limit_mb=4096 -max_len=4096 -artifact_prefix=$out/ -print_final_stats=1"
+# libFuzzer's own failure status is 77, which ctest reads as "skipped".
+opts="-timeout=30 -rss_limit_mb=4096 -max_len=4096 -artifact_prefix=$out/ -print_final_stats=1"
+opts="$opts -error_exitcode=1 -timeout_exitcode=1"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
