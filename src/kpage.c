@@ -217,6 +217,32 @@ int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen)
 }
 
 /*
+ * Puts exactly block bytes [from, from+len) of @b into a new scratch pipe:
+ * tee the pipe's front, then drop what precedes the window. Another thread
+ * may be emptying a shared block's pipe into memory, so the tee holds the
+ * block's pipe lock shared. Returns 0 with *scratch holding the window;
+ * -EAGAIN if no scratch pipe can be had or the bytes were already read out
+ * of the pipe (use the block's memory copy); -EIO if they are lost.
+ */
+static int tee_window(struct zbl__block *b, size_t from, size_t len, struct zbl__pipe *scratch)
+{
+	int err;
+
+	if (zbl__pipe_get(scratch, b->u.k.pipe.size, true) < 0)
+		return -EAGAIN;
+	zbl__pipe_lock(b, false);
+	bool emptied = from < b->u.k.head;
+	size_t rel = emptied ? 0 : from - b->u.k.head;
+	err = b->u.k.lost ? -EIO : emptied ? -EAGAIN : tee_all(b->u.k.pipe.rfd, scratch, rel + len);
+	zbl__pipe_unlock(b);
+	if (!err)
+		err = zbl__pipe_discard(scratch->rfd, rel, NULL);
+	if (err < 0)
+		zbl__pipe_put(scratch, err == -EAGAIN ? 0 : 1);
+	return err;
+}
+
+/*
  * Copies the segment's bytes straight into @dst without keeping a copy in the
  * block: for rebuild and c_str, which replace the segment by new memory, so
  * a cached copy would be made only to be copied again and dropped. Returns
@@ -229,20 +255,11 @@ int zbl__kpage_read_window(const struct zbl__seg *s, char *dst)
 	struct zbl__pipe scratch;
 	int err;
 
-	if (zbl__pipe_get(&scratch, b->u.k.pipe.size, true) < 0)
-		return -EAGAIN;
-	zbl__pipe_lock(b, false);
-	bool emptied = b->u.k.lost || s->off < b->u.k.head;
-	size_t rel = emptied ? 0 : s->off - b->u.k.head;
-	err = emptied ? -EAGAIN : tee_all(b->u.k.pipe.rfd, &scratch, rel + s->len);
-	zbl__pipe_unlock(b);
-	if (!err)
-		err = zbl__pipe_discard(scratch.rfd, rel, NULL);
-	if (!err)
-		err = read_all(scratch.rfd, dst, s->len);
-	zbl__pipe_put(&scratch, err ? 1 : 0);
-	if (err == -EAGAIN)
+	err = tee_window(b, s->off, s->len, &scratch);
+	if (err < 0)
 		return err;
+	err = read_all(scratch.rfd, dst, s->len);
+	zbl__pipe_put(&scratch, err ? 1 : 0);
 	if (!err) {
 		ZBL__STAT_ADD(bytes_materialized, s->len);
 		ZBL__STAT_ADD(materializations, 1);
@@ -361,25 +378,11 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 		return r;
 	}
 	/* Shared or kept: duplicate the pipe's front, drop the head, send the window. */
-	err = zbl__pipe_get(&scratch, b->u.k.pipe.size, true);
+	err = tee_window(b, s->off + skip, len, &scratch);
+	if (err == -EAGAIN)
+		return write_from_memory(s, skip, fd, off);
 	if (err < 0)
-		return write_from_memory(s, skip, fd, off);
-	/* Another thread may be emptying the pipe into memory: not while we tee. */
-	zbl__pipe_lock(b, false);
-	bool emptied = s->off + skip < b->u.k.head;
-	size_t rel = emptied ? 0 : s->off + skip - b->u.k.head;
-	err = b->u.k.lost ? -EIO : emptied ? 0 : tee_all(b->u.k.pipe.rfd, &scratch, rel + len);
-	zbl__pipe_unlock(b);
-	if (emptied && !err) {
-		zbl__pipe_put(&scratch, 0);
-		return write_from_memory(s, skip, fd, off);
-	}
-	if (!err)
-		err = zbl__pipe_discard(scratch.rfd, rel, NULL);
-	if (err < 0) {
-		zbl__pipe_put(&scratch, 1);
 		return err;
-	}
 	r = splice_out(scratch.rfd, fd, off, len, more);
 	size_t left = r > 0 ? len - (size_t)r : len;
 	/* Empty the scratch pipe so it can be pooled; if that fails it is closed. */
