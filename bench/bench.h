@@ -21,7 +21,7 @@
 #include "zbl.h"
 
 #define BENCH_MAX_VARIANTS 6
-#define BENCH_MAX_TARGETS 4
+#define BENCH_MAX_TARGETS 6
 #define BENCH_MAX_ROUNDS 64
 #define BENCH_MAX_ROWS 48
 

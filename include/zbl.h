@@ -460,16 +460,32 @@ ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags);
 
 /**
  * @brief Copies the process-wide counters into @p out (NULL: no-op).
- * Each counter is read atomically; the set is not one snapshot.
+ *
+ * The sum over every thread, exited ones included, since the start or the
+ * last zbl_stats_reset(). Each counter is read atomically; the set is not one
+ * snapshot while other threads work.
  */
 void zbl_stats_get(struct zbl_stats *out);
 
-/** @brief Zeroes every counter except pipes_live. */
+/**
+ * @brief Copies the calling thread's own counters into @p out (NULL: no-op).
+ *
+ * What the library did in this thread since the thread first called it, not
+ * changed by zbl_stats_reset(): take the difference of two calls to see what
+ * one request cost in a server with a loop per thread. pipes_live is the
+ * process-wide gauge. All zeros (but pipes_live) in the unlikely case that
+ * the thread could not get memory for counters of its own; it then counts in
+ * the process-wide ones only.
+ */
+void zbl_stats_thread_get(struct zbl_stats *out);
+
+/** @brief Makes every process-wide counter but pipes_live start again from zero. */
 void zbl_stats_reset(void);
 
 /**
- * @brief Closes every idle pooled pipe, and unmaps the memory kept for
- * reuse by materializations (at most 32 MiB, from blocks already freed).
+ * @brief Closes every idle pooled pipe, and unmaps the memory kept for reuse
+ * (at most 64 MiB, from freed blocks of 128 KiB or more: materialized kernel
+ * pages and the large blocks that long lists of small appends grow into).
  */
 void zbl_pool_flush(void);
 

@@ -23,87 +23,20 @@ void zbl__block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size
 	b->crc.valid = false;
 }
 
-#define INLINE_HUGE_BYTES_MIN ((size_t)4 << 20)
-
-struct zbl__block *zbl__block_new_inline(size_t cap)
-{
-	if (cap > SIZE_MAX - sizeof(struct zbl__block))
-		return NULL;
-	struct zbl__block *b = zbl__sys_malloc(sizeof(*b) + cap);
-	if (!b)
-		return NULL;
-	zbl__block_init(b, ZBL__BLOCK_INLINE, b->inline_data, cap, 0);
-	/*
-	 * A block this large is fresh mapped memory (c_str or rebuild of a big
-	 * list): faulting it in 4 KiB at a time cost more than filling it. Ask
-	 * for huge pages and take them in one call; both are only advice.
-	 */
-	if (cap >= INLINE_HUGE_BYTES_MIN) {
-		uintptr_t lo = ((uintptr_t)b->inline_data + 4095) & ~(uintptr_t)4095;
-		uintptr_t hi = ((uintptr_t)b->inline_data + cap) & ~(uintptr_t)4095;
-		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
-		madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
-	}
-	return b;
-}
-
-struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align)
-{
-	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
-	void *mem = NULL;
-
-	if (!b)
-		return NULL;
-	if (align < sizeof(void *))
-		align = sizeof(void *);
-	mem = zbl__sys_memalign(align, cap ? cap : 1);
-	if (!mem) {
-		free(b);
-		return NULL;
-	}
-	zbl__block_init(b, ZBL__BLOCK_ALIGNED, mem, cap, 0);
-	return b;
-}
-
-struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
-				      void (*release)(void *), void *ctx)
-{
-	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
-
-	if (!b)
-		return NULL;
-	zbl__block_init(b, ZBL__BLOCK_REF, (char *)data, len, len);
-	b->u.ref.release = release;
-	b->u.ref.ctx = ctx;
-	return b;
-}
-
-struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
-{
-	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
-
-	if (!b)
-		return NULL;
-	zbl__block_init(b, ZBL__BLOCK_FILE, NULL, len, len);
-	b->u.k.fd = fd;
-	b->u.k.file_off = off;
-	b->u.k.copy_len = 0;
-	return b;
-}
-
 /*
- * Memory for reading kernel pages into. Large copies are mapped with their
- * pages populated in one call: faulting a fresh megabyte in page by page
- * cost more than the copy itself (bench/experiments/materialize.c). Clearing fresh
- * pages still costs about as much as the copy, so released mappings are kept
- * (up to COPY_CACHE_BYTES) and reused by later materializations; a reused
- * mapping is overwritten entirely before anyone reads it. zbl_pool_flush
- * returns them.
+ * Large library memory: materialized copies of kernel pages and big INLINE
+ * blocks. Each is a mapping of its own with its pages populated in one call:
+ * faulting a fresh megabyte in page by page cost more than the copy itself
+ * (bench/experiments/materialize.c, bench appends/fresh), and from 2 MiB it is
+ * placed on huge pages. Clearing fresh pages still costs about as much as the
+ * copy, so released mappings are kept (up to COPY_CACHE_BYTES) and reused; a
+ * reused mapping holds old bytes, but nobody reads bytes of it that the new
+ * owner has not written. zbl_pool_flush returns them.
  */
 #define COPY_MMAP_BYTES_MIN ((size_t)128 * 1024)
 #define COPY_MMAP_ROUND ((size_t)64 * 1024)
-#define COPY_CACHE_SLOTS 32
-#define COPY_CACHE_BYTES ((size_t)32 * 1024 * 1024)
+#define COPY_CACHE_SLOTS 64
+#define COPY_CACHE_BYTES ((size_t)64 * 1024 * 1024)
 
 static struct {
 	pthread_mutex_t lock;
@@ -165,6 +98,32 @@ void zbl__copy_cache_flush(void)
 	pthread_mutex_unlock(&copy_cache.lock);
 }
 
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+/*
+ * A fresh mapping of @len bytes (a multiple of the page size), populated.
+ * From 2 MiB it starts on a huge page boundary (the kernel aligns only
+ * lengths that are multiples of 2 MiB) and asks for huge pages; both are
+ * advice, and where they are refused the pages are small.
+ */
+static void *map_fresh(size_t len)
+{
+	if (len < HUGE_PAGE_BYTES)
+		return zbl__sys_mmap_anon(len, MAP_POPULATE);
+	size_t span = len + HUGE_PAGE_BYTES;
+	char *p = zbl__sys_mmap_anon(span, 0);
+	if (!p)
+		return NULL;
+	char *a = (char *)(((uintptr_t)p + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (p + span > a + len)
+		munmap(a + len, (size_t)(p + span - (a + len)));
+	madvise(a, len, MADV_HUGEPAGE);
+	madvise(a, len, MADV_POPULATE_WRITE);
+	return a;
+}
+
 size_t zbl__copy_map_len(size_t len)
 {
 	return len < COPY_MMAP_BYTES_MIN ? 0 : copy_map_len(len);
@@ -184,7 +143,7 @@ char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only)
 	if (p || reused_only)
 		return p;
 	*maplen = copy_map_len(len);
-	return zbl__sys_mmap_anon(*maplen, MAP_POPULATE);
+	return map_fresh(*maplen);
 }
 
 void zbl__copy_free(char *p, size_t maplen)
@@ -197,13 +156,80 @@ void zbl__copy_free(char *p, size_t maplen)
 		munmap(p, maplen);
 }
 
+/*
+ * A block with its bytes after the header. Large ones (big appends, the
+ * carriage of a long list, c_str and rebuild) are mappings of their own from
+ * zbl__copy_alloc(): populated in one call, on huge pages from 2 MiB, and kept
+ * for reuse when released. Faulting fresh memory in 4 KiB at a time cost more
+ * than filling it (bench: appends/fresh, c_str).
+ */
+struct zbl__block *zbl__block_new_inline(size_t cap)
+{
+	size_t maplen;
+
+	if (cap > SIZE_MAX - sizeof(struct zbl__block) - COPY_MMAP_ROUND)
+		return NULL;
+	struct zbl__block *b = (struct zbl__block *)zbl__copy_alloc(sizeof(*b) + cap, &maplen,
+								    false);
+	if (!b)
+		return NULL;
+	zbl__block_init(b, ZBL__BLOCK_INLINE, b->inline_data, cap, 0);
+	b->u.map_len = maplen;
+	return b;
+}
+
+struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align)
+{
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
+	void *mem = NULL;
+
+	if (!b)
+		return NULL;
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	mem = zbl__sys_memalign(align, cap ? cap : 1);
+	if (!mem) {
+		free(b);
+		return NULL;
+	}
+	zbl__block_init(b, ZBL__BLOCK_ALIGNED, mem, cap, 0);
+	return b;
+}
+
+struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
+				      void (*release)(void *), void *ctx)
+{
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
+
+	if (!b)
+		return NULL;
+	zbl__block_init(b, ZBL__BLOCK_REF, (char *)data, len, len);
+	b->u.ref.release = release;
+	b->u.ref.ctx = ctx;
+	return b;
+}
+
+struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)
+{
+	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
+
+	if (!b)
+		return NULL;
+	zbl__block_init(b, ZBL__BLOCK_FILE, NULL, len, len);
+	b->u.k.fd = fd;
+	b->u.k.file_off = off;
+	b->u.k.copy_len = 0;
+	return b;
+}
+
 static void block_release(struct zbl__block *b)
 {
 	char *data = atomic_load_explicit(&b->data, memory_order_relaxed);
 
 	switch ((enum zbl__kind)b->kind) {
 	case ZBL__BLOCK_INLINE:
-		break;
+		zbl__copy_free((char *)b, b->u.map_len);
+		return;
 	case ZBL__BLOCK_ALIGNED:
 		free(data);
 		break;

@@ -193,9 +193,10 @@ void zbl__replace(zbl_t *bl, zbl_t *with)
 /*
  * Tail room of the last segment's block that this list may write into, or 0.
  * Only library-owned blocks have tail room, and only the list whose last
- * segment ends where the block's handed-out bytes end may take it.
+ * segment ends where the block's handed-out bytes end may take it. *only
+ * tells whether this list's last segment is the block's only holder.
  */
-static size_t tail_room(const zbl_t *bl, struct zbl__seg **last)
+static size_t tail_room(const zbl_t *bl, struct zbl__seg **last, bool *only)
 {
 	if (!bl->count)
 		return 0;
@@ -203,6 +204,11 @@ static size_t tail_room(const zbl_t *bl, struct zbl__seg **last)
 	struct zbl__block *b = s->b;
 	if (b->kind != ZBL__BLOCK_INLINE && b->kind != ZBL__BLOCK_ALIGNED)
 		return 0;
+	/*
+	 * Acquire: if another list just dropped the block, its claims on the
+	 * room happen before the fill load below.
+	 */
+	*only = atomic_load_explicit(&b->refs, memory_order_acquire) == 1;
 	size_t end = s->off + s->len;
 	if (atomic_load_explicit(&b->fill, memory_order_relaxed) != end)
 		return 0;
@@ -219,14 +225,18 @@ static size_t tail_room(const zbl_t *bl, struct zbl__seg **last)
 static char *claim_tail(zbl_t *bl, size_t want, size_t *got)
 {
 	struct zbl__seg *s = NULL;
-	size_t room = tail_room(bl, &s);
+	bool only = false;
+	size_t room = tail_room(bl, &s, &only);
 
 	*got = 0;
 	if (!room || !want)
 		return NULL;
 	size_t n = want < room ? want : room;
 	size_t end = s->off + s->len;
-	if (!atomic_compare_exchange_strong(&s->b->fill, &end, end + n))
+	/* Nobody else can claim room in a block only this list holds: no locked instruction. */
+	if (only)
+		atomic_store_explicit(&s->b->fill, end + n, memory_order_relaxed);
+	else if (!atomic_compare_exchange_strong(&s->b->fill, &end, end + n))
 		return NULL;
 	*got = n;
 	return (char *)atomic_load_explicit(&s->b->data, memory_order_relaxed) + end;
@@ -336,6 +346,25 @@ int zbl_append(zbl_t *bl, const void *data, size_t len)
 {
 	if (!bl || (!data && len))
 		return -EINVAL;
+	/*
+	 * The common case, kept short: the bytes fit the tail room of a block
+	 * that only this list holds (see claim_tail()).
+	 */
+	if (bl->count && len && len <= SIZE_MAX - bl->len) {
+		struct zbl__seg *s = zbl__seg_at(bl, bl->count - 1);
+		struct zbl__block *b = s->b;
+		size_t end = s->off + s->len;
+		if (b->kind == ZBL__BLOCK_INLINE && b->cap - end >= len &&
+		    atomic_load_explicit(&b->refs, memory_order_acquire) == 1 &&
+		    atomic_load_explicit(&b->fill, memory_order_relaxed) == end) {
+			memcpy(b->inline_data + end, data, len);
+			atomic_store_explicit(&b->fill, end + len, memory_order_relaxed);
+			s->len += len;
+			bl->len += len;
+			ZBL__STAT_ADD(bytes_copied_in, len);
+			return 0;
+		}
+	}
 	return append_bytes(bl, data, len);
 }
 

@@ -125,7 +125,7 @@ static void pipe_close(struct zbl__pipe *p)
 	if (p->wfd >= 0 && p->wfd != p->rfd)
 		close(p->wfd);
 	atomic_fetch_sub_explicit(&held_pipe_bytes, p->size, memory_order_relaxed);
-	ZBL__STAT_SUB(pipes_live, 1);
+	ZBL__PIPES_LIVE_SUB(1);
 	p->rfd = p->wfd = -1;
 }
 
@@ -144,7 +144,7 @@ static int pipe_create(struct zbl__pipe *p, bool scratch)
 	if (zbl__sys_pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -errno;
 	ZBL__STAT_ADD(pipes_created, 1);
-	ZBL__STAT_ADD(pipes_live, 1);
+	ZBL__PIPES_LIVE_ADD(1);
 	p->rfd = fds[0];
 	p->wfd = fds[1];
 	p->size = 0;

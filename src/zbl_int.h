@@ -94,6 +94,7 @@ struct zbl__block {
 			void *ctx;
 		} ref;
 		struct zbl__kblock k;
+		size_t map_len; /* INLINE: length of its own mapping, 0 if malloc */
 	} u;
 	/* INLINE blocks: the bytes follow the header. */
 	char inline_data[] __attribute__((aligned(16)));
@@ -244,7 +245,12 @@ int zbl__prepare_append(zbl_t *bl, size_t len, char **p1, size_t *n1,
 void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, size_t u2);
 int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst);
 
-/* stats.c */
+/*
+ * stats.c: the counters. Each thread counts into its own copy with plain
+ * (unlocked) adds, registered so zbl_stats_get() can sum them; a locked add
+ * per call was a quarter of a small append. pipes_live is a process-wide
+ * gauge in zbl__stats, which also holds what exited threads counted.
+ */
 struct zbl__stats {
 	atomic_uint_least64_t bytes_copied_in;
 	atomic_uint_least64_t bytes_spliced_in;
@@ -258,11 +264,35 @@ struct zbl__stats {
 	atomic_uint_least64_t pipes_live;
 };
 extern struct zbl__stats zbl__stats;
+extern __thread struct zbl__stats *zbl__stats_tls __attribute__((tls_model("initial-exec")));
+struct zbl__stats *zbl__stats_register(void);
 
-#define ZBL__STAT_ADD(field, n) \
-	atomic_fetch_add_explicit(&zbl__stats.field, (uint64_t)(n), memory_order_relaxed)
-#define ZBL__STAT_SUB(field, n) \
-	atomic_fetch_sub_explicit(&zbl__stats.field, (uint64_t)(n), memory_order_relaxed)
+/* This thread's counters; &zbl__stats if it has none (out of memory, exiting). */
+static inline struct zbl__stats *zbl__stats_self(void)
+{
+	struct zbl__stats *t = zbl__stats_tls;
+
+	return t ? t : zbl__stats_register();
+}
+
+#define ZBL__STAT_ADD(field, n)                                                              \
+	do {                                                                                 \
+		struct zbl__stats *t_ = zbl__stats_self();                                   \
+		if (t_ == &zbl__stats)                                                       \
+			atomic_fetch_add_explicit(&t_->field, (uint64_t)(n),                 \
+						  memory_order_relaxed);                     \
+		else                                                                         \
+			atomic_store_explicit(&t_->field,                                    \
+					      atomic_load_explicit(&t_->field,               \
+								   memory_order_relaxed) +   \
+						      (uint64_t)(n),                         \
+					      memory_order_relaxed);                         \
+	} while (0)
+/* The process-wide gauge of open pipes. */
+#define ZBL__PIPES_LIVE_ADD(n) \
+	atomic_fetch_add_explicit(&zbl__stats.pipes_live, (uint64_t)(n), memory_order_relaxed)
+#define ZBL__PIPES_LIVE_SUB(n) \
+	atomic_fetch_sub_explicit(&zbl__stats.pipes_live, (uint64_t)(n), memory_order_relaxed)
 
 /* crc.c */
 uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_t crc,
@@ -270,6 +300,7 @@ uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_
 
 /* Size of new blocks for small appends (the carriage), in bytes of data. */
 #define ZBL__APPEND_BLOCK_BYTES_MIN ((size_t)4096 - sizeof(struct zbl__block))
-#define ZBL__APPEND_BLOCK_BYTES_MAX ((size_t)64 * 1024)
+/* Up to one huge page (header included): see zbl__block_new_inline(). */
+#define ZBL__APPEND_BLOCK_BYTES_MAX (((size_t)2 << 20) - sizeof(struct zbl__block))
 
 #endif /* ZBL_INT_H */

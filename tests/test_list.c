@@ -70,6 +70,44 @@ static void test_small_appends_fill_tail_room_without_adding_segments(void **sta
 	zbl_free(bl);
 }
 
+/*
+ * The carriage grows with the list up to blocks of about 2 MiB: 8 MiB of
+ * small appends take a handful of blocks, not thousands. A list sharing the
+ * last block and appending to it gets room of its own (no overwrite).
+ */
+static void test_small_appends_to_a_long_list_use_few_large_blocks(void **state)
+{
+	(void)state;
+	enum { TOTAL = 8 << 20 };
+	unsigned char *expect = malloc(TOTAL + 256); /* the last piece may run past TOTAL */
+	zbl_t *bl = zt_new(), *other = zt_new();
+	size_t n = 0;
+
+	assert_non_null(expect);
+	while (n < TOTAL) {
+		size_t k = 16 + n % 97;
+		for (size_t i = 0; i < k; i++)
+			expect[n + i] = (unsigned char)((n + i) * 131 >> 3);
+		assert_rc(zbl_append(bl, expect + n, k), 0);
+		n += k;
+	}
+	assert_true(zbl_segments(bl) <= 16);
+	assert_list_bytes(bl, expect, n);
+	/* Share the list, then both append: each sees only its own tail. */
+	assert_rc(zbl_append_list(other, bl), 0);
+	assert_rc(zbl_append(other, "xyz", 3), 0);
+	assert_rc(zbl_append(bl, "ABC", 3), 0);
+	memcpy(expect + n, "ABC", 3);
+	assert_list_bytes(bl, expect, n + 3);
+	memcpy(expect + n, "xyz", 3);
+	assert_list_bytes(other, expect, n + 3);
+	zbl_free(bl);
+	zbl_free(other);
+	/* The kept memory of the freed blocks goes back; the process stays usable. */
+	zbl_pool_flush();
+	free(expect);
+}
+
 static void test_append_after_borrowed_memory_adds_a_segment(void **state)
 {
 	(void)state;
@@ -572,6 +610,7 @@ int main(void)
 		cmocka_unit_test(test_append_copies_the_callers_bytes),
 		cmocka_unit_test(test_append_of_zero_bytes_changes_nothing),
 		cmocka_unit_test(test_small_appends_fill_tail_room_without_adding_segments),
+		cmocka_unit_test(test_small_appends_to_a_long_list_use_few_large_blocks),
 		cmocka_unit_test(test_append_after_borrowed_memory_adds_a_segment),
 		cmocka_unit_test(test_large_append_keeps_every_byte),
 		cmocka_unit_test(test_many_appends_accumulate_in_order),

@@ -645,6 +645,58 @@ static void test_statistics_count_every_byte_from_concurrent_threads(void **stat
 	}
 }
 
+/*
+ * Like append_counter_main, and checks that its own counters saw exactly its
+ * own appends while the others appended too.
+ */
+static void *append_own_counter_main(void *arg)
+{
+	struct worker *w = arg;
+	struct zbl_stats before, after;
+
+	pthread_barrier_wait(w->start);
+	zbl_stats_thread_get(&before);
+	for (int it = 0; it < w->iters; it++) {
+		int rc = zbl_append(w->bl, "0123456789", 10);
+		W_CHECK(w, rc == 0, "append = %d", rc);
+		if (it == w->iters / 2 && w->id == 0)
+			zbl_stats_reset(); /* must not touch any thread's own counters */
+	}
+	zbl_stats_thread_get(&after);
+	W_CHECK(w, after.bytes_copied_in - before.bytes_copied_in == (uint64_t)w->iters * 10,
+		"thread counted %llu bytes copied in, appended %d",
+		(unsigned long long)(after.bytes_copied_in - before.bytes_copied_in),
+		w->iters * 10);
+out:
+	return NULL;
+}
+
+static void test_each_thread_sees_its_own_counters(void **state)
+{
+	(void)state;
+	enum { NT = 3, ITERS = 20000 };
+	struct worker w[NT];
+	void *(*fn[NT])(void *) = { append_own_counter_main, append_own_counter_main,
+				    append_own_counter_main };
+	struct zbl_stats mine_before, mine_after, all;
+
+	zbl_stats_thread_get(&mine_before);
+	for (int i = 0; i < NT; i++) {
+		w[i].bl = zt_new();
+		w[i].iters = ITERS;
+	}
+	run_workers(w, NT, fn);
+	zbl_stats_thread_get(&mine_after);
+	/* This thread appended nothing meanwhile. */
+	assert_int_equal(mine_after.bytes_copied_in, mine_before.bytes_copied_in);
+	/* The process-wide sum still holds what the exited threads counted after the reset. */
+	zbl_stats_get(&all);
+	assert_true(all.bytes_copied_in >= (uint64_t)ITERS / 2 * 10);
+	assert_true(all.bytes_copied_in <= (uint64_t)NT * ITERS * 10);
+	for (int i = 0; i < NT; i++)
+		zbl_free(w[i].bl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +709,7 @@ int main(void)
 		cmocka_unit_test(test_threads_writing_and_reading_shared_pipe_pages),
 		cmocka_unit_test(test_concurrent_crc_with_different_seeds_on_one_block),
 		cmocka_unit_test(test_statistics_count_every_byte_from_concurrent_threads),
+		cmocka_unit_test(test_each_thread_sees_its_own_counters),
 	};
 
 	signal(SIGPIPE, SIG_DFL);
