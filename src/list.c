@@ -253,17 +253,19 @@ static void unclaim_tail(zbl_t *bl, size_t keep)
 	atomic_store_explicit(&s->b->fill, s->off + s->len + keep, memory_order_relaxed);
 }
 
-/* Capacity of a new block for appends, growing with the list (Ceph's carriage). */
+/*
+ * Capacity of a new block for appends (Ceph's carriage): about as large as
+ * the list already is, so a growing list takes few blocks while a queue with
+ * a small backlog keeps small ones (unused room stays below the list's
+ * length); from one page up to one huge page, header included.
+ */
 static size_t append_block_bytes(const zbl_t *bl, size_t need)
 {
-	size_t cap = ZBL__APPEND_BLOCK_BYTES_MIN;
+	size_t total = ZBL__APPEND_BLOCK_TOTAL_MIN;
 
-	if (bl->count) {
-		size_t prev = zbl__seg_at(bl, bl->count - 1)->b->cap;
-		if (prev >= cap)
-			cap = prev * 2 > ZBL__APPEND_BLOCK_BYTES_MAX ? ZBL__APPEND_BLOCK_BYTES_MAX
-								       : prev * 2;
-	}
+	while (total < ZBL__APPEND_BLOCK_TOTAL_MAX && total * 2 <= bl->len)
+		total *= 2;
+	size_t cap = total - sizeof(struct zbl__block);
 	return need > cap ? need : cap;
 }
 

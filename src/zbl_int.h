@@ -298,9 +298,9 @@ static inline struct zbl__stats *zbl__stats_self(void)
 uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_t crc,
 			   int *err);
 
-/* Size of new blocks for small appends (the carriage), in bytes of data. */
-#define ZBL__APPEND_BLOCK_BYTES_MIN ((size_t)4096 - sizeof(struct zbl__block))
-/* Up to one huge page (header included): see zbl__block_new_inline(). */
-#define ZBL__APPEND_BLOCK_BYTES_MAX (((size_t)2 << 20) - sizeof(struct zbl__block))
+/* Size of new blocks for small appends (the carriage), header included. */
+#define ZBL__APPEND_BLOCK_TOTAL_MIN ((size_t)4096)
+/* Up to one huge page: see zbl__block_new_inline(). */
+#define ZBL__APPEND_BLOCK_TOTAL_MAX ((size_t)2 << 20)
 
 #endif /* ZBL_INT_H */
