@@ -14,6 +14,7 @@
 /* Exit status for a command line the tool cannot understand. */
 #define CLI_EXIT_USAGE 2
 
+int cli_bench(int argc, char **argv);
 int cli_caps(int argc, char **argv);
 int cli_cp(int argc, char **argv);
 int cli_serve(int argc, char **argv);

@@ -21,6 +21,8 @@ static void usage(FILE *out)
 		"  cp SRC DST     copy bytes through a bufferlist; SRC and DST are a file,\n"
 		"                 '-', tcp:HOST:PORT, listen:HOST:PORT or unix:PATH\n"
 		"  caps           what this kernel and user allow zbl to do\n"
+		"  bench [ARGS]   the benchmark suite against the alternatives\n"
+		"                 (zbl_bench; 'zbl bench --help' lists its options)\n"
 		"  version        print the library version\n"
 		"\n"
 		"'zbl <command> --help' describes a command.\n");
@@ -40,6 +42,8 @@ int main(int argc, char **argv)
 		return cli_cp(argc - 1, argv + 1);
 	if (!strcmp(cmd, "caps"))
 		return cli_caps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "bench"))
+		return cli_bench(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("zbl %s\n", ZBL_VERSION_STRING);
 		return 0;
