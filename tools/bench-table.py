@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Prints zbl_bench's JSON results (bench-results.json) as a Markdown table:
+one line per target, with both sides' figures, for the README and issue notes.
+
+usage: tools/bench-table.py [bench-results.json ...]
+Several files give one ratio column per file (consecutive runs side by side).
+"""
+import json
+import sys
+
+
+def figure(v, unit):
+    for key, name in (("gb_per_s", "GB/s"), ("mops_per_s", "Mops/s")):
+        if key in v:
+            return "%.3g %s" % (v[key], name)
+    return "%.3g ms" % (v["wall_s"] * 1e3)
+
+
+def machine(m):
+    if isinstance(m, dict):
+        return "%s %s %s, %s CPUs" % (m.get("sysname", "?"), m.get("release", "?"),
+                                      m.get("machine", "?"), m.get("cpus", "?"))
+    return str(m)
+
+
+def targets(doc):
+    for row in doc["rows"]:
+        byname = {v["name"]: v for v in row["variants"]}
+        for t in row["targets"]:
+            num, den = byname.get(t["num"]), byname.get(t["den"])
+            if not num or not den:
+                continue
+            key = (row["name"], t["num"], t["den"])
+            yield key, row, num, den, t
+
+
+def verdict(t):
+    if t["kind"].startswith("info"):
+        return "info"
+    return "PASS" if t["pass"] else "FAIL"
+
+
+def goal(t):
+    if t["kind"].startswith("info"):
+        return "-"
+    op = "<=" if "le" in t["kind"].split("_")[-1] else ">="
+    return "%s %g" % (op, t["threshold"])
+
+
+def main(paths):
+    docs = [json.load(open(p)) for p in paths]
+    first = docs[0]
+    print("Machine: %s; zbl %s; %s; %s rounds (medians)%s." % (
+        machine(first.get("machine")), first.get("zbl_version", "?"), first.get("date", "?"),
+        first.get("rounds", "?"), ", quick sizes" if first.get("quick") else ""))
+    print()
+    head = "| row | zbl variant | baseline | zbl | baseline | target |"
+    head += "".join(" run %d |" % (i + 1) for i in range(len(docs)))
+    print(head)
+    print("|" + "---|" * (6 + len(docs)))
+    later = [dict((k, t) for k, _, _, _, t in targets(d)) for d in docs]
+    for key, row, num, den, t in targets(first):
+        cells = []
+        for runs in later:
+            tt = runs.get(key)
+            cells.append("%.2f %s" % (tt["value"], verdict(tt)) if tt else "-")
+        print("| %s | %s | %s | %s | %s | %s | %s |" % (
+            row["name"], t["num"], t["den"], figure(num, row["unit"]),
+            figure(den, row["unit"]), goal(t), " | ".join(cells)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["bench-results.json"])
