@@ -210,16 +210,26 @@ out:
 	return ret < 0 ? ret : (ssize_t)total;
 }
 
-/* Splices from @in until pipe @p holds @want bytes or @in ends; bytes held, or -errno. */
+/*
+ * Splices up to @want bytes from @in into the empty pipe @p: waits for the
+ * first bytes, then takes what keeps arriving without waiting. A pipe can
+ * run out of slots before it holds @want bytes (small skb fragments take a
+ * slot each), and a blocking splice into a full pipe waits for ever, so the
+ * first EAGAIN ends the fill: the caller moves on to another pipe.
+ * Returns bytes held (0 at end of stream), or -errno.
+ */
 static ssize_t fill_pipe(int in, int p, size_t want)
 {
 	size_t got = 0;
 
 	while (got < want) {
-		ssize_t r = splice(in, NULL, p, NULL, want - got, SPLICE_F_MOVE);
+		ssize_t r = splice(in, NULL, p, NULL, want - got,
+				   SPLICE_F_MOVE | (got ? SPLICE_F_NONBLOCK : 0));
 
 		if (r < 0 && errno == EINTR)
 			continue;
+		if (r < 0 && errno == EAGAIN && got)
+			break;
 		if (r < 0)
 			return -errno;
 		if (r == 0)
@@ -231,40 +241,41 @@ static ssize_t fill_pipe(int in, int p, size_t want)
 
 /*
  * Raw splice that holds a whole message before storing it, as zbl does: the
- * message fills msg / chunk pipes (an unprivileged pipe holds at most 1 MiB),
- * then each is spliced to @out.
+ * message fills as many pipes as it takes (an unprivileged pipe holds at
+ * most 1 MiB, fewer bytes when fragments use up its slots), then each is
+ * spliced to @out.
  */
 static ssize_t move_splice_held(int in, int out, size_t msg)
 {
-	enum { MAX_PIPES = 16 };
-	size_t np = msg / BENCH_CHUNK_BYTES, total = 0, held[MAX_PIPES];
+	enum { MAX_PIPES = 64 };
+	size_t np = 0, total = 0, held[MAX_PIPES];
 	int p[MAX_PIPES][2];
 	ssize_t ret = 0;
+	bool eof = false;
 
-	if (np < 1 || np > MAX_PIPES)
-		return -EINVAL;
-	for (size_t i = 0; i < np; i++)
-		if (bench_pipe(p[i], BENCH_CHUNK_BYTES) < 0) {
-			ret = -errno;
-			np = i;
-			goto out;
-		}
-	for (;;) {
-		size_t got = 0;
+	while (!eof) {
+		size_t got = 0, used = 0;
 
-		for (size_t i = 0; i < np; i++) {
-			ret = fill_pipe(in, p[i][1], BENCH_CHUNK_BYTES);
+		while (got < msg && used < MAX_PIPES) {
+			if (used == np) {
+				if (bench_pipe(p[np], BENCH_CHUNK_BYTES) < 0) {
+					ret = -errno;
+					goto out;
+				}
+				np++;
+			}
+			size_t want = msg - got < BENCH_CHUNK_BYTES ? msg - got : BENCH_CHUNK_BYTES;
+			ret = fill_pipe(in, p[used][1], want);
 			if (ret < 0)
 				goto out;
-			held[i] = (size_t)ret;
-			got += held[i];
-			if (held[i] < BENCH_CHUNK_BYTES) {
-				while (++i < np)
-					held[i] = 0;
+			if (ret == 0) {
+				eof = true;
 				break;
 			}
+			held[used++] = (size_t)ret;
+			got += (size_t)ret;
 		}
-		for (size_t i = 0; i < np; i++)
+		for (size_t i = 0; i < used; i++)
 			for (size_t put = 0; put < held[i];) {
 				ssize_t w = splice(p[i][0], NULL, out, NULL, held[i] - put,
 						   SPLICE_F_MOVE);
@@ -277,8 +288,6 @@ static ssize_t move_splice_held(int in, int out, size_t msg)
 				put += (size_t)w;
 			}
 		total += got;
-		if (got < msg)
-			break;
 	}
 	ret = 0;
 out:
