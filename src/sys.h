@@ -79,6 +79,36 @@ static inline void *zbl__sys_mmap_anon(size_t n, int extra_flags)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/*
+ * mmap(2) of @n bytes of @fd shared, read-write, from offset 0; NULL (not
+ * MAP_FAILED) on failure. Any errno may come back (ENODEV, EAGAIN, ENOMEM).
+ */
+static inline void *zbl__sys_mmap_shared(int fd, size_t n)
+{
+	ZBL__FAULT("mmap", NULL);
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* madvise(2): only hints are given, so a failure costs speed, never bytes. */
+static inline int zbl__sys_madvise(void *p, size_t n, int advice)
+{
+	ZBL__FAULT("madvise", -1);
+	return madvise(p, n, advice);
+}
+
+static inline int zbl__sys_memfd_create(const char *name, unsigned flags)
+{
+	ZBL__FAULT("memfd_create", -1);
+	return memfd_create(name, flags);
+}
+
+static inline int zbl__sys_ftruncate(int fd, off_t len)
+{
+	ZBL__FAULT("ftruncate", -1);
+	return ftruncate(fd, len);
+}
+
 static inline int zbl__sys_fstat(int fd, struct stat *st)
 {
 	ZBL__FAULT("fstat", -1);

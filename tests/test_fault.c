@@ -4,7 +4,8 @@
  *
  * Linked against zbl_fault, the library built with -DZBL_FAULT_INJECTION.
  * For each public operation, on lists of memory, pipe pages (from a pipe and
- * from a socket), file ranges, and pipe pages shared with a second list, and
+ * from a socket), file ranges, pipe pages shared with a second list, and one
+ * pipe block large enough to be read into memory through a memfd, and
  * for every injection mode (one call failing with EINTR, EAGAIN, ENOMEM,
  * EMFILE, EPERM, EPIPE or EINVAL, or one read/write-like call moving fewer
  * bytes), the test walks N = 1, 2, ... failing the Nth eligible call until
@@ -48,8 +49,16 @@ static const char *mode_name(size_t m)
 	return mode_errno[m] ? strerrorname_np(mode_errno[m]) : "short";
 }
 
-enum layout { L_MEM, L_PIPE, L_SOCK, L_FILE, L_SHARED, LAYOUTS };
-static const char *const layout_name[LAYOUTS] = { "mem", "pipe", "sock", "file", "shared" };
+enum layout { L_MEM, L_PIPE, L_SOCK, L_FILE, L_SHARED, L_BIGPIPE, LAYOUTS };
+static const char *const layout_name[LAYOUTS] = { "mem", "pipe", "sock", "file", "shared",
+						  "bigpipe" };
+
+/*
+ * Bytes of the L_BIGPIPE pipe block: above the 128 KiB from which a block is
+ * read into a mapping, and with no mapping cached for reuse (zbl_pool_flush
+ * before each run), so reading it takes the memfd route (src/kpage.c).
+ */
+#define BIG_PIPE_BYTES ((size_t)150000)
 
 /* A growing byte array: the model of a list. */
 struct model {
@@ -93,6 +102,15 @@ struct fx {
 	atomic_int released;
 	bool ref_appended;
 };
+
+/* Splices exactly @n bytes of @p into @bl as the page-cache pages of a file. */
+static void fill_file_pages(zbl_t *bl, const unsigned char *p, size_t n)
+{
+	int fd = zt_temp_file(p, n);
+
+	zk_splice_in(bl, fd, n);
+	zk_close(&fd);
+}
 
 /* Splices exactly @n bytes of @p into @bl through a pipe or socket of kind @k. */
 static void fill_kernel(zbl_t *bl, enum zk_kind k, const unsigned char *p, size_t n)
@@ -148,6 +166,11 @@ static void fx_setup(struct fx *f, enum layout layout)
 		assert_rc(zbl_append(f->bl, pat + 3100, 500), 0);
 		assert_rc(zbl_append_file(f->bl, f->file, 3600, 140000), 0);
 		m_add(&f->m, pat + 100, 143500);
+		break;
+	case L_BIGPIPE:
+		assert_rc(zbl_append(f->bl, pat, 2000), 0);
+		fill_file_pages(f->bl, pat + 2000, BIG_PIPE_BYTES);
+		m_add(&f->m, pat, 2000 + BIG_PIPE_BYTES);
 		break;
 	default:
 		fail();
@@ -810,7 +833,7 @@ static unsigned long sites[OPS][LAYOUTS]; /* faults per op and layout */
 static const char *const call_names[] = {
 	"malloc", "calloc", "posix_memalign", "mmap", "open", "fcntl", "dup", "fstat", "poll",
 	"pipe2", "splice", "tee", "read", "readv", "pread", "writev", "sendfile",
-	"copy_file_range",
+	"copy_file_range", "memfd_create", "ftruncate", "madvise",
 };
 #define CALLS (sizeof(call_names) / sizeof(call_names[0]))
 static unsigned long call_hits[CALLS];
@@ -1101,7 +1124,7 @@ static int group_teardown(void **state)
 	for (size_t i = 0; i < CALLS; i++)
 		if (call_hits[i])
 			printf(" %s=%lu", call_names[i], call_hits[i]);
-	printf("\n# points by operation (mem/pipe/sock/file/shared):\n");
+	printf("\n# points by operation (mem/pipe/sock/file/shared/bigpipe):\n");
 	for (size_t oi = 0; oi < OPS; oi++) {
 		if (!op_selected(&ops[oi]))
 			continue;
