@@ -136,7 +136,13 @@ static char *splice_to_memfd(int rfd, size_t head, size_t len, size_t maplen, si
 		return NULL;
 	int m = zbl__sys_memfd_create("zbl-materialized", MFD_CLOEXEC);
 	if (m < 0) {
-		if (errno == ENOSYS || errno == EINVAL)
+		/*
+		 * Only a kernel without memfd_create turns the route off for good.
+		 * These arguments are valid wherever it exists, and the other
+		 * failures (descriptors, memory, a policy refusing it) may pass:
+		 * meanwhile they cost one failed call per materialization.
+		 */
+		if (errno == ENOSYS)
 			atomic_store_explicit(&no_memfd, true, memory_order_relaxed);
 		return NULL;
 	}

@@ -1099,6 +1099,72 @@ static void test_failed_consuming_read_loses_no_bytes(void **state)
 	zbl_pool_flush();
 }
 
+/*
+ * Reads all of an L_BIGPIPE list with the first call named @call failing with
+ * @err (with @short_first, the first moving half and the second failing);
+ * checks that the fault was reached, the bytes, and the descriptors.
+ */
+static void read_big_pipe_failing(const char *call, int err, bool short_first, const char *what)
+{
+	struct fx f;
+
+	zbl_pool_flush();
+	int fds_before = zk_fd_count();
+	fx_setup(&f, L_BIGPIPE);
+	uint64_t materialized = zk_stats().materializations;
+	memset(outbuf, 0xA5, f.m.len);
+	if (short_first) {
+		zbl__fault_arm_short(call, 1);
+		zbl__fault_add(call, 2, err, 1);
+	} else {
+		zbl__fault_arm(call, 1, err, 1);
+	}
+	int rc = zbl_copy_out(f.bl, 0, f.m.len, outbuf);
+	unsigned long injected = zbl__fault_injected();
+	zbl__fault_disarm();
+	if (injected != (short_first ? 2u : 1u))
+		fail_msg("%s: %lu faults reached: reading did not take the memfd route", what,
+			 injected);
+	if (rc != 0)
+		fail_msg("%s: copy_out returned %d (%s), expected a fallback to succeed", what,
+			 rc, zt_errname(rc));
+	zk_assert_bytes_(outbuf, f.m.b, f.m.len, what, __FILE__, __LINE__);
+	assert_int_equal(zk_stats().materializations - materialized, 1);
+	fx_teardown(&f);
+	zbl_pool_flush();
+	assert_int_equal(zk_fd_count(), fds_before);
+}
+
+/*
+ * Each call of the memfd route (src/kpage.c, splice_to_memfd) failing once:
+ * the block is still read, with the right bytes, by the next way (fresh
+ * memory, or what the memfd did not get read from the scratch pipe), and no
+ * descriptor is left open.
+ */
+static void test_memfd_route_failures_fall_back(void **state)
+{
+	(void)state;
+	read_big_pipe_failing("memfd_create", EMFILE, false, "memfd_create fails");
+	read_big_pipe_failing("ftruncate", EPERM, false, "ftruncate of the memfd fails");
+	read_big_pipe_failing("mmap", ENODEV, false, "mmap of the memfd fails");
+	/* Reading starts with a tee into a scratch pipe: the first splice is into the memfd. */
+	read_big_pipe_failing("splice", EIO, false, "splice into the memfd fails");
+	read_big_pipe_failing("splice", EIO, true, "splice into the memfd stops half-way");
+	read_big_pipe_failing("madvise", EINVAL, false, "madvise of the memfd mapping fails");
+}
+
+/*
+ * Regression (src/kpage.c, splice_to_memfd): one memfd_create failing with
+ * EINVAL used to turn the memfd route off for the rest of the process, as
+ * if the kernel had no memfds; only ENOSYS means that now.
+ */
+static void test_one_failed_memfd_create_keeps_the_route(void **state)
+{
+	(void)state;
+	read_big_pipe_failing("memfd_create", EINVAL, false, "memfd_create fails with EINVAL");
+	read_big_pipe_failing("memfd_create", EMFILE, false, "memfd_create after an EINVAL");
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1144,6 +1210,8 @@ int main(void)
 		cmocka_unit_test(test_every_fault_in_read_ins_is_clean),
 		cmocka_unit_test(test_persistent_faults_end_cleanly),
 		cmocka_unit_test(test_failed_consuming_read_loses_no_bytes),
+		cmocka_unit_test(test_memfd_route_failures_fall_back),
+		cmocka_unit_test(test_one_failed_memfd_create_keeps_the_route),
 	};
 
 	zk_apply_filter();
