@@ -159,7 +159,8 @@ static char *splice_to_memfd(int rfd, size_t head, size_t len, size_t maplen, si
 		if (r <= 0)
 			break;
 	}
-	close(m);
+	/* The mapping keeps the memory; a failed close has released m all the same. */
+	zbl__sys_close(m);
 	if (!p)
 		return NULL;
 	*moved = (size_t)o - head;

@@ -15,7 +15,8 @@
  * - a failure left every list as it was (length, segments, bytes);
  * - partial progress is reported exactly: what reached a destination, or
  *   what left a source, is the returned count, with nothing lost or repeated;
- * - no descriptor or pipe is left behind (counted after zbl_pool_flush);
+ * - no descriptor or pipe is left behind (counted after zbl_pool_flush), and
+ *   no descriptor is closed twice;
  *   memory leaks are LeakSanitizer's job in the sanitizer build.
  * At the end it prints how many injection points it covered.
  *
@@ -833,7 +834,7 @@ static unsigned long sites[OPS][LAYOUTS]; /* faults per op and layout */
 static const char *const call_names[] = {
 	"malloc", "calloc", "posix_memalign", "mmap", "open", "fcntl", "dup", "fstat", "poll",
 	"pipe2", "splice", "tee", "read", "readv", "pread", "writev", "sendfile",
-	"copy_file_range", "memfd_create", "ftruncate", "madvise",
+	"copy_file_range", "memfd_create", "ftruncate", "madvise", "close",
 };
 #define CALLS (sizeof(call_names) / sizeof(call_names[0]))
 static unsigned long call_hits[CALLS];
@@ -937,6 +938,10 @@ static void walk(size_t oi, enum layout layout, size_t mode)
 				 op->name, layout_name[layout], mode_name(mode), n,
 				 (unsigned long long)live_before,
 				 (unsigned long long)zk_stats().pipes_live);
+		if (zbl__fault_bad_closes())
+			fail_msg("%s on %s lists, %s at call %lu (%s): %lu closes of descriptors "
+				 "that were not open", op->name, layout_name[layout], mode_name(mode),
+				 n, first ? first : "none", zbl__fault_bad_closes());
 		total_runs++;
 		if (!injected)
 			break;
@@ -1036,6 +1041,7 @@ static void test_persistent_faults_end_cleanly(void **state)
 					fx_teardown(&f);
 					zbl_pool_flush();
 					assert_int_equal(zk_fd_count(), fds_before);
+					assert_int_equal(zbl__fault_bad_closes(), 0);
 					total_runs++;
 					if (!injected)
 						break;
@@ -1133,13 +1139,14 @@ static void read_big_pipe_failing(const char *call, int err, bool short_first, c
 	fx_teardown(&f);
 	zbl_pool_flush();
 	assert_int_equal(zk_fd_count(), fds_before);
+	assert_int_equal(zbl__fault_bad_closes(), 0);
 }
 
 /*
  * Each call of the memfd route (src/kpage.c, splice_to_memfd) failing once:
  * the block is still read, with the right bytes, by the next way (fresh
  * memory, or what the memfd did not get read from the scratch pipe), and no
- * descriptor is left open.
+ * descriptor is left open or closed twice.
  */
 static void test_memfd_route_failures_fall_back(void **state)
 {
@@ -1151,6 +1158,7 @@ static void test_memfd_route_failures_fall_back(void **state)
 	read_big_pipe_failing("splice", EIO, false, "splice into the memfd fails");
 	read_big_pipe_failing("splice", EIO, true, "splice into the memfd stops half-way");
 	read_big_pipe_failing("madvise", EINVAL, false, "madvise of the memfd mapping fails");
+	read_big_pipe_failing("close", EIO, false, "close of the memfd fails");
 }
 
 /*
