@@ -7,11 +7,12 @@
  * Operations: append, append_zero, append_ref, append_list, claim_append,
  * append_file, substr_of, splice, copy_out, iterators, c_str, rebuild,
  * rebuild_aligned, crc32c (against ISA-L's crc32_iscsi over the model), cmp,
- * contents_equal, splice_from and read_fd from pipes, AF_UNIX sockets and
- * regular files, splice_to (with and without ZBL_DRAIN) and write_fd to
- * pipes, sockets and files, clear, freeing a list while others share
- * its blocks, and reading lists while the file behind their file-range
- * segments has shrunk.
+ * contents_equal, hexdump (against a `hexdump -C` formatter of the model's
+ * own, and into a stream whose writes fail), splice_from and read_fd from
+ * pipes, AF_UNIX sockets and regular files, splice_to (with and without
+ * ZBL_DRAIN) and write_fd to pipes, sockets and files, clear, freeing a list
+ * while others share its blocks, and reading lists while the file behind
+ * their file-range segments has shrunk.
  *
  * After each step every list's length, segment count and kernel-byte count
  * are checked (kernel bytes never exceed the length) and, unless the step's
@@ -454,6 +455,88 @@ static void op_splice_to(struct state *s, int i, uint8_t kind)
 	}
 }
 
+/*
+ * What `hexdump -C` writes for the model's bytes, written here from the
+ * format rather than from zbl's code: rows of 16, a space after the eighth
+ * byte, printable ASCII between bars, a full row equal to the one before it
+ * folded into one "*" line, and the length last. Nothing for no bytes.
+ */
+static void hexdump_model(const struct model *m, struct model *out)
+{
+	char line[96];
+	bool folded = false;
+
+	for (size_t off = 0; off < m->len; off += 16) {
+		const unsigned char *row = m->b + off;
+		size_t n = m->len - off < 16 ? m->len - off : 16;
+		if (n == 16 && off >= 16 && memcmp(row, row - 16, 16) == 0) {
+			if (!folded)
+				m_add(out, "*\n", 2);
+			folded = true;
+			continue;
+		}
+		folded = false;
+		int k = snprintf(line, sizeof(line), "%08zx ", off);
+		for (size_t c = 0; c < 16; c++) {
+			if (c < n)
+				k += snprintf(line + k, sizeof(line) - (size_t)k, "%s%02x", c == 8 ? "  " : " ",
+					      row[c]);
+			else
+				k += snprintf(line + k, sizeof(line) - (size_t)k, "%s  ", c == 8 ? "  " : " ");
+		}
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "  |");
+		for (size_t c = 0; c < n; c++)
+			line[k++] = row[c] >= 0x20 && row[c] < 0x7f ? (char)row[c] : '.';
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "|\n");
+		m_add(out, line, (size_t)k);
+	}
+	if (m->len) {
+		int k = snprintf(line, sizeof(line), "%08zx\n", m->len);
+		m_add(out, line, (size_t)k);
+	}
+}
+
+/*
+ * zbl_hexdump into memory, compared with the model's dump; with @to_full,
+ * into an unbuffered stream on /dev/full, where every write fails: -EIO for
+ * a list with bytes, 0 for an empty one (nothing to write). Either way the
+ * list is unchanged.
+ */
+static void op_hexdump(struct state *s, int i, bool to_full)
+{
+	struct model want = { 0 };
+	char *got = NULL;
+	size_t got_len = 0;
+	FILE *out;
+	int rc;
+
+	if (to_full) {
+		out = fopen("/dev/full", "we");
+		CHECK(out, "fopen /dev/full: %s", strerror(errno));
+		setvbuf(out, NULL, _IONBF, 0);
+		rc = zbl_hexdump(s->bl[i], out);
+		fclose(out);
+		CHECK(rc == (s->m[i].len ? -EIO : 0), "hexdump of %zu bytes to /dev/full: %d",
+		      s->m[i].len, rc);
+		return;
+	}
+	out = open_memstream(&got, &got_len);
+	CHECK(out, "open_memstream");
+	rc = zbl_hexdump(s->bl[i], out);
+	fclose(out);
+	CHECK(rc == 0, "hexdump: %d", rc);
+	hexdump_model(&s->m[i], &want);
+	if (got_len != want.len || (want.len && memcmp(got, want.b, want.len) != 0)) {
+		size_t k = 0;
+		while (k < got_len && k < want.len && got[k] == (char)want.b[k])
+			k++;
+		die("hexdump of list %d (%zu bytes) differs at output byte %zu of %zu (expected %zu)",
+		    i, s->m[i].len, k, got_len, want.len);
+	}
+	free(got);
+	free(want.b);
+}
+
 static void op_iter(struct state *s, int i, struct in *in)
 {
 	const struct model *m = &s->m[i];
@@ -574,7 +657,7 @@ static void step(struct state *s, struct in *in)
 	int rc;
 
 	/* Bit 7 defers the byte comparison, bit 6 is an operation's own option. */
-	switch ((op & 0x3f) % 24) {
+	switch ((op & 0x3f) % 25) {
 	case 0: /* append */
 		n = len_of(in, 300000);
 		if (too_long(s, i, n))
@@ -760,6 +843,9 @@ static void step(struct state *s, struct in *in)
 		break;
 	case 23:
 		op_truncated(s, i, j, u32(in) % FILE_BYTES);
+		break;
+	case 24:
+		op_hexdump(s, i, op & 0x40);
 		break;
 	default: /* compare now */
 		check_bytes(s, i);
