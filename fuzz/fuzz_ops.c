@@ -7,11 +7,13 @@
  * Operations: append, append_zero, append_ref, append_list, claim_append,
  * append_file, substr_of, splice, copy_out, iterators, c_str, rebuild,
  * rebuild_aligned, crc32c (against ISA-L's crc32_iscsi over the model), cmp,
- * contents_equal, splice_from and read_fd from pipes, AF_UNIX sockets and
- * regular files, splice_to (with and without ZBL_DRAIN) and write_fd to
- * pipes, sockets and files, clear, freeing a list while others share
- * its blocks, and reading lists while the file behind their file-range
- * segments has shrunk.
+ * contents_equal, hexdump (against a `hexdump -C` formatter of the model's
+ * own, and into a stream whose writes fail), splice_from and read_fd from
+ * pipes, AF_UNIX sockets and regular files, splice_to (with and without
+ * ZBL_DRAIN) and write_fd to non-blocking pipes, sockets and files and to
+ * blocking pipes and sockets that a second thread drains, clear, freeing a
+ * list while others share its blocks, and reading lists while the file
+ * behind their file-range segments has shrunk.
  *
  * After each step every list's length, segment count and kernel-byte count
  * are checked (kernel bytes never exceed the length) and, unless the step's
@@ -26,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -454,6 +457,158 @@ static void op_splice_to(struct state *s, int i, uint8_t kind)
 	}
 }
 
+/* Reads a blocking descriptor to its end: the far side of a blocking destination. */
+struct drainer {
+	pthread_t thread;
+	int fd;
+	struct model got;
+	int err;
+};
+
+static void *drainer_main(void *arg)
+{
+	struct drainer *d = arg;
+	unsigned char buf[65536];
+
+	for (;;) {
+		ssize_t r = read(d->fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			d->err = errno;
+		if (r <= 0)
+			return NULL;
+		m_add(&d->got, buf, (size_t)r);
+	}
+}
+
+/*
+ * splice_to or write_fd into a blocking pipe or socket that another thread
+ * empties as it can: the call must wait for room rather than fail or stop
+ * short, so it returns the whole length and everything arrives in order.
+ * Kind bits: 0 socket, 1 write_fd, 2 drain, 3 a small destination (one
+ * page of pipe, the smallest socket buffer), which makes it wait often.
+ */
+static void op_splice_to_blocking(struct state *s, int i, uint8_t kind)
+{
+	bool sock = kind & 1, write_fd = kind & 2, drain = kind & 4, small = kind & 8;
+	size_t len = s->m[i].len;
+	struct drainer d = { 0 };
+	int fds[2];
+	ssize_t r;
+
+	make_pair(sock, fds);
+	CHECK(fcntl(fds[1], F_SETFL, 0) == 0, "making the destination blocking");
+	if (small && sock) {
+		int sz = 1; /* the kernel raises it to its minimum */
+		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz));
+		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
+	} else if (small) {
+		fcntl(fds[1], F_SETPIPE_SZ, 4096);
+	}
+	d.fd = fds[0];
+	CHECK(pthread_create(&d.thread, NULL, drainer_main, &d) == 0, "pthread_create");
+	if (write_fd)
+		r = zbl_write_fd(s->bl[i], fds[1]);
+	else
+		r = zbl_splice_to(s->bl[i], fds[1], NULL, drain ? ZBL_DRAIN : 0);
+	close(fds[1]); /* end of file for the drainer */
+	CHECK(pthread_join(d.thread, NULL) == 0, "pthread_join");
+	close(fds[0]);
+	CHECK(d.err == 0, "reading the destination: %s", strerror(d.err));
+	CHECK(r == (ssize_t)len, "%s to a blocking %s of a %zu-byte list returned %zd",
+	      write_fd ? "write_fd" : "splice_to", sock ? "socket" : "pipe", len, r);
+	CHECK(d.got.len == len && (!len || memcmp(d.got.b, s->m[i].b, len) == 0),
+	      "%zu bytes arrived of %zu, or they differ from the list", d.got.len, len);
+	free(d.got.b);
+	if (drain && !write_fd) {
+		m_cut(&s->m[i], 0, len);
+		s->dirty[i] = true;
+	}
+}
+
+/*
+ * What `hexdump -C` writes for the model's bytes, written here from the
+ * format rather than from zbl's code: rows of 16, a space after the eighth
+ * byte, printable ASCII between bars, a full row equal to the one before it
+ * folded into one "*" line, and the length last. Nothing for no bytes.
+ */
+static void hexdump_model(const struct model *m, struct model *out)
+{
+	char line[96];
+	bool folded = false;
+
+	for (size_t off = 0; off < m->len; off += 16) {
+		const unsigned char *row = m->b + off;
+		size_t n = m->len - off < 16 ? m->len - off : 16;
+		if (n == 16 && off >= 16 && memcmp(row, row - 16, 16) == 0) {
+			if (!folded)
+				m_add(out, "*\n", 2);
+			folded = true;
+			continue;
+		}
+		folded = false;
+		int k = snprintf(line, sizeof(line), "%08zx ", off);
+		for (size_t c = 0; c < 16; c++) {
+			if (c < n)
+				k += snprintf(line + k, sizeof(line) - (size_t)k, "%s%02x", c == 8 ? "  " : " ",
+					      row[c]);
+			else
+				k += snprintf(line + k, sizeof(line) - (size_t)k, "%s  ", c == 8 ? "  " : " ");
+		}
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "  |");
+		for (size_t c = 0; c < n; c++)
+			line[k++] = row[c] >= 0x20 && row[c] < 0x7f ? (char)row[c] : '.';
+		k += snprintf(line + k, sizeof(line) - (size_t)k, "|\n");
+		m_add(out, line, (size_t)k);
+	}
+	if (m->len) {
+		int k = snprintf(line, sizeof(line), "%08zx\n", m->len);
+		m_add(out, line, (size_t)k);
+	}
+}
+
+/*
+ * zbl_hexdump into memory, compared with the model's dump; with @to_full,
+ * into an unbuffered stream on /dev/full, where every write fails: -EIO for
+ * a list with bytes, 0 for an empty one (nothing to write). Either way the
+ * list is unchanged.
+ */
+static void op_hexdump(struct state *s, int i, bool to_full)
+{
+	struct model want = { 0 };
+	char *got = NULL;
+	size_t got_len = 0;
+	FILE *out;
+	int rc;
+
+	if (to_full) {
+		out = fopen("/dev/full", "we");
+		CHECK(out, "fopen /dev/full: %s", strerror(errno));
+		setvbuf(out, NULL, _IONBF, 0);
+		rc = zbl_hexdump(s->bl[i], out);
+		fclose(out);
+		CHECK(rc == (s->m[i].len ? -EIO : 0), "hexdump of %zu bytes to /dev/full: %d",
+		      s->m[i].len, rc);
+		return;
+	}
+	out = open_memstream(&got, &got_len);
+	CHECK(out, "open_memstream");
+	rc = zbl_hexdump(s->bl[i], out);
+	fclose(out);
+	CHECK(rc == 0, "hexdump: %d", rc);
+	hexdump_model(&s->m[i], &want);
+	if (got_len != want.len || (want.len && memcmp(got, want.b, want.len) != 0)) {
+		size_t k = 0;
+		while (k < got_len && k < want.len && got[k] == (char)want.b[k])
+			k++;
+		die("hexdump of list %d (%zu bytes) differs at output byte %zu of %zu (expected %zu)",
+		    i, s->m[i].len, k, got_len, want.len);
+	}
+	free(got);
+	free(want.b);
+}
+
 static void op_iter(struct state *s, int i, struct in *in)
 {
 	const struct model *m = &s->m[i];
@@ -574,7 +729,7 @@ static void step(struct state *s, struct in *in)
 	int rc;
 
 	/* Bit 7 defers the byte comparison, bit 6 is an operation's own option. */
-	switch ((op & 0x3f) % 24) {
+	switch ((op & 0x3f) % 26) {
 	case 0: /* append */
 		n = len_of(in, 300000);
 		if (too_long(s, i, n))
@@ -760,6 +915,12 @@ static void step(struct state *s, struct in *in)
 		break;
 	case 23:
 		op_truncated(s, i, j, u32(in) % FILE_BYTES);
+		break;
+	case 24:
+		op_hexdump(s, i, op & 0x40);
+		break;
+	case 25:
+		op_splice_to_blocking(s, i, u8(in));
 		break;
 	default: /* compare now */
 		check_bytes(s, i);

@@ -28,7 +28,8 @@ def u32(v):
 
 
 APPEND, ZERO, REF, LIST, CLAIM, FILE, SUBSTR, SPLICE, COPY, ITER, CSTR, REBUILD, \
-    ALIGNED, CRC, CMP, SPLICE_FROM, _, SPLICE_TO, _, CLEAR, FREE, BAD, COMPARE, TRUNC = range(24)
+    ALIGNED, CRC, CMP, SPLICE_FROM, _, SPLICE_TO, _, CLEAR, FREE, BAD, COMPARE, TRUNC, \
+    HEXDUMP, SPLICE_TO_BLOCKING = range(26)
 
 seeds = {}
 seeds['appends'] = op(APPEND) + L(5000) + u32(1) + op(ZERO) + L(70000) + \
@@ -70,6 +71,23 @@ seeds['truncated_unaffected'] = op(FILE, 2, defer=True) + u32(0) + L(100000) + \
     op(TRUNC, 2, 2, defer=True) + u32(200000) + op(TRUNC, 2, 3) + u32(10)
 seeds['file_pages_in_pipe'] = op(SPLICE_FROM, 0, defer=True) + bytes([2]) + u32(4096) + \
     L(200000) + L(200000) + op(TRUNC, 0, 0, defer=True) + u32(0) + op(COMPARE)
+# hexdump of memory, zeros (folded rows), socket pages and file pages, untouched before; then
+# into /dev/full (opt), and of an empty list.
+seeds['hexdump'] = op(APPEND, 0, defer=True) + L(21) + u32(4) + op(ZERO, 0, defer=True) + L(100) + \
+    op(SPLICE_FROM, 0, defer=True) + bytes([1]) + L(3000) + u32(6) + L(3000) + \
+    op(FILE, 0, defer=True) + u32(77) + L(40000) + op(HEXDUMP, 0, defer=True) + \
+    op(HEXDUMP, 0, opt=True) + op(HEXDUMP, 1) + op(HEXDUMP, 1, opt=True)
+seeds['hexdump_big_pipe'] = op(SPLICE_FROM, 2, defer=True) + bytes([2]) + u32(0) + L(200000) + \
+    L(200000) + op(HEXDUMP, 2, defer=True) + op(COMPARE, 2)
+# Blocking destinations drained by a thread: bit 0 socket, bit 1 write_fd, bit 2 drain, bit 3 a
+# small destination; from socket pages and file pages shared with another list, and memory.
+for k in range(16):
+    seeds['splice_to_blocking_k%d' % k] = \
+        op(SPLICE_FROM, 1, defer=True) + bytes([1]) + L(90000) + u32(k) + L(90000) + \
+        op(APPEND, 1, defer=True) + L(5000) + u32(3) + \
+        op(SPLICE_FROM, 1, defer=True) + bytes([2]) + u32(8192) + L(150000) + L(150000) + \
+        op(SUBSTR, 2, 1, defer=True) + u32(1000) + L(100000) + \
+        op(SPLICE_TO_BLOCKING, 1, defer=True) + bytes([k]) + op(COMPARE, 1) + op(COMPARE, 2)
 
 for name, data in seeds.items():
     with open(os.path.join(out, name), 'wb') as f:

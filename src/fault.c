@@ -2,6 +2,23 @@
 /*
  * The fault-injection shim behind sys.h (see fault.h). Compiled to nothing
  * unless ZBL_FAULT_INJECTION is defined, so the normal library is unchanged.
+ *
+ * Releasing calls are a special case:
+ * - close(2) is failed, but only after the descriptor is really closed and
+ *   only with EINTR or EIO: Linux releases the descriptor whatever close
+ *   reports, so a library must neither retry (the number may already name a
+ *   descriptor another thread opened) nor keep it. The tests check both: a
+ *   failed close changes nothing the library does, and a close of a
+ *   descriptor that is not open (a retry, a double close) is counted
+ *   (zbl__fault_bad_closes) and fails them.
+ * - munmap(2) and free(3) are not failed. free cannot fail. munmap fails only
+ *   for arguments that do not describe a mapping (EINVAL) or when unmapping
+ *   part of a mapping would need a new one (ENOMEM); the library always
+ *   unmaps whole mappings it made, and after a real failure the mapping is
+ *   still there, so the caller has nothing to do but go on. An injected
+ *   failure that unmaps is the same as success to the caller, and one that
+ *   does not is a leak made by the shim, not by the library: neither tests
+ *   anything.
  */
 #ifdef ZBL_FAULT_INJECTION
 
@@ -37,6 +54,7 @@ static size_t nplans;
 static pthread_t owner;           /* only this thread's calls count */
 static unsigned long injected;
 static const char *first;
+static unsigned long bad_closes;  /* any thread's, since the last arm */
 
 static void add(enum mode mode, const char *name, unsigned long nth, int err,
 		unsigned long times, bool reset)
@@ -46,6 +64,7 @@ static void add(enum mode mode, const char *name, unsigned long nth, int err,
 		nplans = 0;
 		injected = 0;
 		first = NULL;
+		bad_closes = 0;
 		owner = pthread_self();
 	}
 	if (nplans < PLANS_MAX)
@@ -105,8 +124,32 @@ const char *zbl__fault_first(void)
 	return s;
 }
 
+unsigned long zbl__fault_bad_closes(void)
+{
+	pthread_mutex_lock(&lock);
+	unsigned long n = bad_closes;
+	pthread_mutex_unlock(&lock);
+	return n;
+}
+
+/* Which calls can fail with which errno: the rest do not count for a plan. */
+enum call { CALL_SYS, CALL_ALLOC, CALL_CLOSE };
+
+static bool can_fail_with(enum call call, int err)
+{
+	switch (call) {
+	case CALL_ALLOC:
+		return err == ENOMEM;
+	case CALL_CLOSE:
+		/* What a close can report after releasing the descriptor. */
+		return err == EINTR || err == EIO;
+	default:
+		return true;
+	}
+}
+
 /* Counts an eligible call in every plan of @mode and says whether to fail it. */
-static bool decide(enum mode mode, const char *what, bool alloc)
+static bool decide(enum mode mode, const char *what, enum call call)
 {
 	bool hit = false;
 	int err = 0;
@@ -119,7 +162,7 @@ static bool decide(enum mode mode, const char *what, bool alloc)
 	for (size_t i = 0; i < nplans; i++) {
 		struct plan *p = &plans[i];
 		if (p->mode != mode || (p->name && strcmp(p->name, what) != 0) ||
-		    (alloc && p->err != ENOMEM))
+		    !can_fail_with(call, p->err))
 			continue;
 		p->calls++;
 		if (!hit && p->calls >= p->nth && (!p->times || p->calls < p->nth + p->times)) {
@@ -140,17 +183,29 @@ static bool decide(enum mode mode, const char *what, bool alloc)
 
 bool zbl__fault(const char *what)
 {
-	return decide(MODE_ERRNO, what, false);
+	return decide(MODE_ERRNO, what, CALL_SYS);
 }
 
 bool zbl__fault_alloc(const char *what)
 {
-	return decide(MODE_ERRNO, what, true);
+	return decide(MODE_ERRNO, what, CALL_ALLOC);
 }
 
 bool zbl__fault_short(const char *what)
 {
-	return decide(MODE_SHORT, what, false);
+	return decide(MODE_SHORT, what, CALL_SYS);
+}
+
+bool zbl__fault_close(void)
+{
+	return decide(MODE_ERRNO, "close", CALL_CLOSE);
+}
+
+void zbl__fault_bad_close(void)
+{
+	pthread_mutex_lock(&lock);
+	bad_closes++;
+	pthread_mutex_unlock(&lock);
 }
 
 #else

@@ -5,9 +5,10 @@
  * they are internal and never exported by the shared library.
  *
  * A plan fails some "eligible" calls made by the thread that armed it:
- * - errno mode: every system call wrapper in sys.h is eligible, and the
- *   allocations too when the errno is ENOMEM; the failed call returns its
- *   failure value with errno set;
+ * - errno mode: every system call wrapper in sys.h is eligible, the
+ *   allocations too when the errno is ENOMEM, and close when it is EINTR or
+ *   EIO (the descriptor is closed all the same, as Linux does); the failed
+ *   call returns its failure value with errno set;
  * - short mode: only read- and write-like calls (read, readv, pread, writev,
  *   splice, tee, sendfile, copy_file_range) are eligible; the chosen call
  *   is asked to move at most half of what it was asked for.
@@ -45,5 +46,11 @@ unsigned long zbl__fault_injected(void);
 
 /* Name of the call the first injected fault hit, or NULL. */
 const char *zbl__fault_first(void);
+
+/*
+ * Closes, by any thread since the last arm, of a descriptor that was not
+ * open (EBADF): a double close, which could have closed another's descriptor.
+ */
+unsigned long zbl__fault_bad_closes(void);
 
 #endif /* ZBL_FAULT_H */

@@ -129,14 +129,20 @@ static char *splice_to_memfd(int rfd, size_t head, size_t len, size_t maplen, si
 {
 	static atomic_bool no_memfd;
 	loff_t o = (loff_t)head;
-	void *p = MAP_FAILED;
+	char *p = NULL;
 
 	*moved = 0;
 	if (atomic_load_explicit(&no_memfd, memory_order_relaxed))
 		return NULL;
-	int m = memfd_create("zbl-materialized", MFD_CLOEXEC);
+	int m = zbl__sys_memfd_create("zbl-materialized", MFD_CLOEXEC);
 	if (m < 0) {
-		if (errno == ENOSYS || errno == EINVAL)
+		/*
+		 * Only a kernel without memfd_create turns the route off for good.
+		 * These arguments are valid wherever it exists, and the other
+		 * failures (descriptors, memory, a policy refusing it) may pass:
+		 * meanwhile they cost one failed call per materialization.
+		 */
+		if (errno == ENOSYS)
 			atomic_store_explicit(&no_memfd, true, memory_order_relaxed);
 		return NULL;
 	}
@@ -144,22 +150,23 @@ static char *splice_to_memfd(int rfd, size_t head, size_t len, size_t maplen, si
 	 * The whole mapping is file-backed, so writing into it when it is
 	 * reused for another block never faults past the end of the file.
 	 */
-	if (ftruncate(m, (off_t)maplen) == 0)
-		p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, m, 0);
-	while (p != MAP_FAILED && o < (loff_t)(head + len)) {
+	if (zbl__sys_ftruncate(m, (off_t)maplen) == 0)
+		p = zbl__sys_mmap_shared(m, maplen);
+	while (p && o < (loff_t)(head + len)) {
 		ssize_t r = zbl__sys_splice(rfd, NULL, m, &o, head + len - (size_t)o, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
 	}
-	close(m);
-	if (p == MAP_FAILED)
+	/* The mapping keeps the memory; a failed close has released m all the same. */
+	zbl__sys_close(m);
+	if (!p)
 		return NULL;
 	*moved = (size_t)o - head;
 	/* Map the pages now, in one call, rather than fault them in one by one. */
-	madvise((char *)p + (head & ~(size_t)4095), (size_t)o - (head & ~(size_t)4095),
-		MADV_POPULATE_READ);
+	zbl__sys_madvise(p + (head & ~(size_t)4095), (size_t)o - (head & ~(size_t)4095),
+			 MADV_POPULATE_READ);
 	return p;
 }
 

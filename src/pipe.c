@@ -85,7 +85,7 @@ int zbl__devnull(void)
 	int none = -1;
 	if (fd >= 0 && !__atomic_compare_exchange_n(&devnull_fd, &none, fd, false,
 						    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		close(fd);
+		zbl__sys_close(fd);
 		fd = none;
 	}
 	return fd;
@@ -121,9 +121,9 @@ static size_t pipe_grow(int fd, size_t want)
 static void pipe_close(struct zbl__pipe *p)
 {
 	if (p->rfd >= 0)
-		close(p->rfd);
+		zbl__sys_close(p->rfd);
 	if (p->wfd >= 0 && p->wfd != p->rfd)
-		close(p->wfd);
+		zbl__sys_close(p->wfd);
 	atomic_fetch_sub_explicit(&held_pipe_bytes, p->size, memory_order_relaxed);
 	ZBL__PIPES_LIVE_SUB(1);
 	p->rfd = p->wfd = -1;
@@ -151,8 +151,8 @@ static int pipe_create(struct zbl__pipe *p, bool scratch)
 	if (__atomic_load_n(&single_fd, __ATOMIC_RELAXED)) {
 		int fd = reopen_rdwr(fds[0]);
 		if (fd >= 0) {
-			close(fds[0]);
-			close(fds[1]);
+			zbl__sys_close(fds[0]);
+			zbl__sys_close(fds[1]);
 			p->rfd = p->wfd = fd;
 		} else if (errno == ENOENT || errno == EACCES || errno == ENXIO) {
 			/* No /proc here: keep two descriptors from now on. */

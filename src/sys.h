@@ -7,6 +7,7 @@
 #ifndef ZBL_SYS_H
 #define ZBL_SYS_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -24,9 +25,19 @@ bool zbl__fault(const char *what);
 bool zbl__fault_alloc(const char *what);
 /* Returns true when the read- or write-like call named @what should move fewer bytes now. */
 bool zbl__fault_short(const char *what);
+/* Returns true (and sets errno) when the close(2) just made should report a failure. */
+bool zbl__fault_close(void);
+/* Counts a close(2) of a descriptor that was not open: a double close. */
+void zbl__fault_bad_close(void);
 #define ZBL__SHORT(len) ((len) > 1 ? (len) / 2 : (len))
 #define ZBL__FAULT(what, fail) do { if (zbl__fault(what)) return (fail); } while (0)
 #define ZBL__FAULT_ALLOC(what) do { if (zbl__fault_alloc(what)) return NULL; } while (0)
+#define ZBL__FAULT_CLOSE(r) do {                                               \
+	if ((r) < 0 && errno == EBADF)                                          \
+		zbl__fault_bad_close();                                         \
+	if (zbl__fault_close())                                                 \
+		return -1;                                                      \
+} while (0)
 #define ZBL__FAULT_LEN(what, len) (zbl__fault_short(what) ? ZBL__SHORT(len) : (len))
 /* A short readv/writev moves part of the first iovec only. */
 #define ZBL__FAULT_IOV(what, iov, n) do {                                      \
@@ -41,13 +52,15 @@ bool zbl__fault_short(const char *what);
 #else
 #define ZBL__FAULT(what, fail) do { } while (0)
 #define ZBL__FAULT_ALLOC(what) do { } while (0)
+#define ZBL__FAULT_CLOSE(r) do { } while (0)
 #define ZBL__FAULT_LEN(what, len) (len)
 #define ZBL__FAULT_IOV(what, iov, n) do { } while (0)
 #endif
 
 /*
  * Allocations: the same shim, so a fault-injection build can fail each one.
- * Memory is still released with free()/munmap() directly; those cannot fail.
+ * Memory is still released with free()/munmap() directly: src/fault.c says
+ * why failing those would test nothing.
  */
 static inline void *zbl__sys_malloc(size_t n)
 {
@@ -77,6 +90,50 @@ static inline void *zbl__sys_mmap_anon(size_t n, int extra_flags)
 	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | extra_flags,
 		       -1, 0);
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * mmap(2) of @n bytes of @fd shared, read-write, from offset 0; NULL (not
+ * MAP_FAILED) on failure. Any errno may come back (ENODEV, EAGAIN, ENOMEM).
+ */
+static inline void *zbl__sys_mmap_shared(int fd, size_t n)
+{
+	ZBL__FAULT("mmap", NULL);
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* madvise(2): only hints are given, so a failure costs speed, never bytes. */
+static inline int zbl__sys_madvise(void *p, size_t n, int advice)
+{
+	ZBL__FAULT("madvise", -1);
+	return madvise(p, n, advice);
+}
+
+static inline int zbl__sys_memfd_create(const char *name, unsigned flags)
+{
+	ZBL__FAULT("memfd_create", -1);
+	return memfd_create(name, flags);
+}
+
+static inline int zbl__sys_ftruncate(int fd, off_t len)
+{
+	ZBL__FAULT("ftruncate", -1);
+	return ftruncate(fd, len);
+}
+
+/*
+ * close(2). Linux releases the descriptor even when close fails (EINTR,
+ * EIO), so a caller must never retry it (the number may already be someone
+ * else's) and can only ignore the result. The shim therefore fails a close
+ * after really closing, and counts closes of descriptors that were not open.
+ */
+static inline int zbl__sys_close(int fd)
+{
+	int r = close(fd);
+
+	ZBL__FAULT_CLOSE(r);
+	return r;
 }
 
 static inline int zbl__sys_fstat(int fd, struct stat *st)

@@ -4,7 +4,8 @@
  *
  * Linked against zbl_fault, the library built with -DZBL_FAULT_INJECTION.
  * For each public operation, on lists of memory, pipe pages (from a pipe and
- * from a socket), file ranges, and pipe pages shared with a second list, and
+ * from a socket), file ranges, pipe pages shared with a second list, and one
+ * pipe block large enough to be read into memory through a memfd, and
  * for every injection mode (one call failing with EINTR, EAGAIN, ENOMEM,
  * EMFILE, EPERM, EPIPE or EINVAL, or one read/write-like call moving fewer
  * bytes), the test walks N = 1, 2, ... failing the Nth eligible call until
@@ -14,7 +15,8 @@
  * - a failure left every list as it was (length, segments, bytes);
  * - partial progress is reported exactly: what reached a destination, or
  *   what left a source, is the returned count, with nothing lost or repeated;
- * - no descriptor or pipe is left behind (counted after zbl_pool_flush);
+ * - no descriptor or pipe is left behind (counted after zbl_pool_flush), and
+ *   no descriptor is closed twice;
  *   memory leaks are LeakSanitizer's job in the sanitizer build.
  * At the end it prints how many injection points it covered.
  *
@@ -48,8 +50,16 @@ static const char *mode_name(size_t m)
 	return mode_errno[m] ? strerrorname_np(mode_errno[m]) : "short";
 }
 
-enum layout { L_MEM, L_PIPE, L_SOCK, L_FILE, L_SHARED, LAYOUTS };
-static const char *const layout_name[LAYOUTS] = { "mem", "pipe", "sock", "file", "shared" };
+enum layout { L_MEM, L_PIPE, L_SOCK, L_FILE, L_SHARED, L_BIGPIPE, LAYOUTS };
+static const char *const layout_name[LAYOUTS] = { "mem", "pipe", "sock", "file", "shared",
+						  "bigpipe" };
+
+/*
+ * Bytes of the L_BIGPIPE pipe block: above the 128 KiB from which a block is
+ * read into a mapping, and with no mapping cached for reuse (zbl_pool_flush
+ * before each run), so reading it takes the memfd route (src/kpage.c).
+ */
+#define BIG_PIPE_BYTES ((size_t)150000)
 
 /* A growing byte array: the model of a list. */
 struct model {
@@ -93,6 +103,15 @@ struct fx {
 	atomic_int released;
 	bool ref_appended;
 };
+
+/* Splices exactly @n bytes of @p into @bl as the page-cache pages of a file. */
+static void fill_file_pages(zbl_t *bl, const unsigned char *p, size_t n)
+{
+	int fd = zt_temp_file(p, n);
+
+	zk_splice_in(bl, fd, n);
+	zk_close(&fd);
+}
 
 /* Splices exactly @n bytes of @p into @bl through a pipe or socket of kind @k. */
 static void fill_kernel(zbl_t *bl, enum zk_kind k, const unsigned char *p, size_t n)
@@ -148,6 +167,11 @@ static void fx_setup(struct fx *f, enum layout layout)
 		assert_rc(zbl_append(f->bl, pat + 3100, 500), 0);
 		assert_rc(zbl_append_file(f->bl, f->file, 3600, 140000), 0);
 		m_add(&f->m, pat + 100, 143500);
+		break;
+	case L_BIGPIPE:
+		assert_rc(zbl_append(f->bl, pat, 2000), 0);
+		fill_file_pages(f->bl, pat + 2000, BIG_PIPE_BYTES);
+		m_add(&f->m, pat, 2000 + BIG_PIPE_BYTES);
 		break;
 	default:
 		fail();
@@ -810,7 +834,7 @@ static unsigned long sites[OPS][LAYOUTS]; /* faults per op and layout */
 static const char *const call_names[] = {
 	"malloc", "calloc", "posix_memalign", "mmap", "open", "fcntl", "dup", "fstat", "poll",
 	"pipe2", "splice", "tee", "read", "readv", "pread", "writev", "sendfile",
-	"copy_file_range",
+	"copy_file_range", "memfd_create", "ftruncate", "madvise", "close",
 };
 #define CALLS (sizeof(call_names) / sizeof(call_names[0]))
 static unsigned long call_hits[CALLS];
@@ -914,6 +938,10 @@ static void walk(size_t oi, enum layout layout, size_t mode)
 				 op->name, layout_name[layout], mode_name(mode), n,
 				 (unsigned long long)live_before,
 				 (unsigned long long)zk_stats().pipes_live);
+		if (zbl__fault_bad_closes())
+			fail_msg("%s on %s lists, %s at call %lu (%s): %lu closes of descriptors "
+				 "that were not open", op->name, layout_name[layout], mode_name(mode),
+				 n, first ? first : "none", zbl__fault_bad_closes());
 		total_runs++;
 		if (!injected)
 			break;
@@ -1013,6 +1041,7 @@ static void test_persistent_faults_end_cleanly(void **state)
 					fx_teardown(&f);
 					zbl_pool_flush();
 					assert_int_equal(zk_fd_count(), fds_before);
+					assert_int_equal(zbl__fault_bad_closes(), 0);
 					total_runs++;
 					if (!injected)
 						break;
@@ -1076,6 +1105,74 @@ static void test_failed_consuming_read_loses_no_bytes(void **state)
 	zbl_pool_flush();
 }
 
+/*
+ * Reads all of an L_BIGPIPE list with the first call named @call failing with
+ * @err (with @short_first, the first moving half and the second failing);
+ * checks that the fault was reached, the bytes, and the descriptors.
+ */
+static void read_big_pipe_failing(const char *call, int err, bool short_first, const char *what)
+{
+	struct fx f;
+
+	zbl_pool_flush();
+	int fds_before = zk_fd_count();
+	fx_setup(&f, L_BIGPIPE);
+	uint64_t materialized = zk_stats().materializations;
+	memset(outbuf, 0xA5, f.m.len);
+	if (short_first) {
+		zbl__fault_arm_short(call, 1);
+		zbl__fault_add(call, 2, err, 1);
+	} else {
+		zbl__fault_arm(call, 1, err, 1);
+	}
+	int rc = zbl_copy_out(f.bl, 0, f.m.len, outbuf);
+	unsigned long injected = zbl__fault_injected();
+	zbl__fault_disarm();
+	if (injected != (short_first ? 2u : 1u))
+		fail_msg("%s: %lu faults reached: reading did not take the memfd route", what,
+			 injected);
+	if (rc != 0)
+		fail_msg("%s: copy_out returned %d (%s), expected a fallback to succeed", what,
+			 rc, zt_errname(rc));
+	zk_assert_bytes_(outbuf, f.m.b, f.m.len, what, __FILE__, __LINE__);
+	assert_int_equal(zk_stats().materializations - materialized, 1);
+	fx_teardown(&f);
+	zbl_pool_flush();
+	assert_int_equal(zk_fd_count(), fds_before);
+	assert_int_equal(zbl__fault_bad_closes(), 0);
+}
+
+/*
+ * Each call of the memfd route (src/kpage.c, splice_to_memfd) failing once:
+ * the block is still read, with the right bytes, by the next way (fresh
+ * memory, or what the memfd did not get read from the scratch pipe), and no
+ * descriptor is left open or closed twice.
+ */
+static void test_memfd_route_failures_fall_back(void **state)
+{
+	(void)state;
+	read_big_pipe_failing("memfd_create", EMFILE, false, "memfd_create fails");
+	read_big_pipe_failing("ftruncate", EPERM, false, "ftruncate of the memfd fails");
+	read_big_pipe_failing("mmap", ENODEV, false, "mmap of the memfd fails");
+	/* Reading starts with a tee into a scratch pipe: the first splice is into the memfd. */
+	read_big_pipe_failing("splice", EIO, false, "splice into the memfd fails");
+	read_big_pipe_failing("splice", EIO, true, "splice into the memfd stops half-way");
+	read_big_pipe_failing("madvise", EINVAL, false, "madvise of the memfd mapping fails");
+	read_big_pipe_failing("close", EIO, false, "close of the memfd fails");
+}
+
+/*
+ * Regression (src/kpage.c, splice_to_memfd): one memfd_create failing with
+ * EINVAL used to turn the memfd route off for the rest of the process, as
+ * if the kernel had no memfds; only ENOSYS means that now.
+ */
+static void test_one_failed_memfd_create_keeps_the_route(void **state)
+{
+	(void)state;
+	read_big_pipe_failing("memfd_create", EINVAL, false, "memfd_create fails with EINVAL");
+	read_big_pipe_failing("memfd_create", EMFILE, false, "memfd_create after an EINVAL");
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1101,7 +1198,7 @@ static int group_teardown(void **state)
 	for (size_t i = 0; i < CALLS; i++)
 		if (call_hits[i])
 			printf(" %s=%lu", call_names[i], call_hits[i]);
-	printf("\n# points by operation (mem/pipe/sock/file/shared):\n");
+	printf("\n# points by operation (mem/pipe/sock/file/shared/bigpipe):\n");
 	for (size_t oi = 0; oi < OPS; oi++) {
 		if (!op_selected(&ops[oi]))
 			continue;
@@ -1121,6 +1218,8 @@ int main(void)
 		cmocka_unit_test(test_every_fault_in_read_ins_is_clean),
 		cmocka_unit_test(test_persistent_faults_end_cleanly),
 		cmocka_unit_test(test_failed_consuming_read_loses_no_bytes),
+		cmocka_unit_test(test_memfd_route_failures_fall_back),
+		cmocka_unit_test(test_one_failed_memfd_create_keeps_the_route),
 	};
 
 	zk_apply_filter();
