@@ -53,6 +53,8 @@
 #define LINGER_NS		(2ull * 1000000000u)
 #define DEFAULT_MAX_OBJECT	((uint64_t)4 << 30)
 #define TMP_PREFIX		".zbl-tmp."
+/* Set (not "0") by the tests only: behave as if /proc were not mounted. */
+#define TEST_NO_PROC_ENV	"ZBL_SERVE_TEST_NO_PROC"
 
 enum conn_state {
 	ST_HEAD,	/* reading a request head */
@@ -70,6 +72,7 @@ struct server {
 	uint64_t idle_ns;
 	bool copy;
 	bool quiet;
+	atomic_bool named_tmp;		/* uploads go to named temporary files (no /proc) */
 	int threads;
 	atomic_bool stop;
 	atomic_uint_fast64_t requests, bytes_in, bytes_out;
@@ -654,19 +657,22 @@ static void handle_delete(struct conn *c)
 
 /*
  * The temporary file for an upload: an unnamed O_TMPFILE in the root (so
- * nothing is left behind even if the server dies), or where the filesystem
- * lacks it, a named one removed on abort.
+ * nothing is left behind even if the server dies), or a named one, removed
+ * on abort, where the filesystem lacks O_TMPFILE or there is no /proc to
+ * link an unnamed file into place with.
  */
 static int open_tmp(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 	int fd;
 
-	fd = openat(srv->root_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		return fd;
-	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return -errno;
+	if (!atomic_load(&srv->named_tmp)) {
+		fd = openat(srv->root_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			return fd;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return -errno;
+	}
 	for (int tries = 0; tries < 100; tries++) {
 		snprintf(c->tmp_name, sizeof(c->tmp_name), TMP_PREFIX "%d.%u", (int)getpid(),
 			 (unsigned)atomic_fetch_add(&srv->tmp_seq, 1));
@@ -680,12 +686,39 @@ static int open_tmp(struct conn *c)
 	return -errno;
 }
 
+/*
+ * Gives the unnamed temporary file the name @name in the root. Through
+ * /proc/self/fd any user may; linkat(AT_EMPTY_PATH) would need
+ * CAP_DAC_READ_SEARCH, so it is only the second try. Returns 0 or -errno
+ * (-EEXIST if @name exists).
+ */
+static int link_unnamed(struct conn *c, const char *name)
+{
+	struct server *srv = c->w->srv;
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmp_fd);
+	if (linkat(AT_FDCWD, proc, srv->root_fd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	if (linkat(c->tmp_fd, "", srv->root_fd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno == ENOENT || errno == EPERM) {
+		/* /proc went away after start-up: later uploads take the named path. */
+		atomic_store(&srv->named_tmp, true);
+		return -ENOENT;
+	}
+	return -errno;
+}
+
 /* Links the finished upload into place. Returns 201 (new), 200 (replaced) or -errno. */
 static int commit_tmp(struct conn *c)
 {
 	struct server *srv = c->w->srv;
-	char proc[64], tmp[64];
+	char tmp[64];
 	bool existed;
+	int r;
 
 	if (c->tmp_name[0]) {
 		existed = faccessat(srv->root_fd, c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -694,28 +727,24 @@ static int commit_tmp(struct conn *c)
 		c->tmp_name[0] = '\0';
 		return existed ? 200 : 201;
 	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmp_fd);
 	/* A new name is linked directly, which cannot replace anything. */
-	if (linkat(AT_FDCWD, proc, srv->root_fd, c->name, AT_SYMLINK_FOLLOW) == 0)
-		return 201;
-	if (errno != EEXIST)
-		return -errno;
+	r = link_unnamed(c, c->name);
+	if (r != -EEXIST)
+		return r < 0 ? r : 201;
 	/* Replacing: link under a temporary name, then rename over the old object. */
 	for (int tries = 0; tries < 100; tries++) {
 		snprintf(tmp, sizeof(tmp), TMP_PREFIX "%d.%u", (int)getpid(),
 			 (unsigned)atomic_fetch_add(&srv->tmp_seq, 1));
-		if (linkat(AT_FDCWD, proc, srv->root_fd, tmp, AT_SYMLINK_FOLLOW) == 0)
+		r = link_unnamed(c, tmp);
+		if (r != -EEXIST)
 			break;
-		if (errno != EEXIST)
-			return -errno;
-		tmp[0] = '\0';
 	}
-	if (!tmp[0])
-		return -EEXIST;
+	if (r < 0)
+		return r;
 	if (renameat(srv->root_fd, tmp, srv->root_fd, c->name) < 0) {
-		int err = -errno;
+		r = -errno;
 		unlinkat(srv->root_fd, tmp, 0);
-		return err;
+		return r;
 	}
 	return 200;
 }
@@ -1387,6 +1416,16 @@ int cli_serve(int argc, char **argv)
 		return 1;
 	}
 	fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) | O_NONBLOCK);
+	if (getenv(TEST_NO_PROC_ENV) && strcmp(getenv(TEST_NO_PROC_ENV), "0")) {
+		atomic_store(&srv.named_tmp, true);
+		fprintf(stderr, "zbl serve: %s is set: uploads use named temporary files\n",
+			TEST_NO_PROC_ENV);
+	} else if (access("/proc/self/fd", X_OK) < 0) {
+		atomic_store(&srv.named_tmp, true);
+		fprintf(stderr, "zbl serve: /proc/self/fd: %s; uploads go to named temporary "
+			"files (" TMP_PREFIX "*) in the root, renamed when complete\n",
+			strerror(errno));
+	}
 
 	/* Peers that vanish must give EPIPE, not kill us; signals go to sigwait below. */
 	signal(SIGPIPE, SIG_IGN);

@@ -6,7 +6,8 @@
 # Integration test of `zbl serve`, driven with curl and a small python3 raw
 # socket client: every status code, ranges, HEAD, keep-alive, pipelining,
 # aborted uploads, concurrency, path traversal, slow clients, descriptor
-# leaks, and the zero-copy counters. Exits 77 (skip) without curl/python3.
+# leaks, the zero-copy counters, the access log's kernel/copied split, and
+# uploads without /proc. Exits 77 (skip) without curl/python3.
 set -u
 
 ZBL=${1:?usage: $0 PATH/TO/zbl}
@@ -263,6 +264,31 @@ expect "copy: nothing spliced in" 0 \
 grep -q 'GET /copy 200 3000000 .* kernel=0 copied=3000000' "$T/log" && ok "copy: access log counts copies" \
 	|| bad "copy: access log: $(grep 'GET /copy' "$T/log")"
 stop_server; expect "copy: SIGTERM exits 0" 0 $?
+
+echo "# no /proc: named temporary files (${SECONDS}s)"
+rm -rf "$ROOT"
+ZBL_SERVE_TEST_NO_PROC=1 start_server --max-object 4M
+grep -q 'uploads use named temporary files' "$T/log" && ok "no /proc: says so at start" \
+	|| bad "no /proc: start-up: $(cat "$T/log")"
+expect "no /proc: PUT new -> 201" 201 "$(code -T "$T/small" "$URL/np")"
+expect "no /proc: PUT again -> 200" 200 "$(code -T "$T/big" "$URL/np")"
+curl -s "$URL/np" -o "$T/got"
+cmp -s "$T/got" "$T/big" && ok "no /proc: GET returns the new bytes" || bad "no /proc: GET bytes"
+expect "no /proc: 413 -> nothing stored" "413 " "$(code -T "$T/toobig" "$URL/np2") $(ls -A "$ROOT" | grep -v '^np$')"
+# While an upload is in progress its bytes are in a named file in the root
+# (proof that this path is the one taken); an abort removes it.
+python3 - "$PORT" "$ROOT" <<'EOF' >"$T/np" || bad "no /proc: slow upload client failed"
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"PUT /np3 HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+time.sleep(0.3)
+print(" ".join(sorted(n for n in os.listdir(sys.argv[2]) if n.startswith(".zbl-tmp."))) or "none")
+s.close()
+EOF
+case $(cat "$T/np") in .zbl-tmp.*) ok "no /proc: upload in a named temporary file" ;; *) bad "no /proc: temporary files: $(cat "$T/np")" ;; esac
+sleep 0.3
+expect "no /proc: aborted upload leaves nothing" "np" "$(ls -A "$ROOT")"
+stop_server; expect "no /proc: SIGTERM exits 0" 0 $?
 
 echo "# $checks checks, $fails failed (${SECONDS}s)"
 [ "$fails" -eq 0 ]
