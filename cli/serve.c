@@ -21,6 +21,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,8 @@
 #define LINGER_NS		(2ull * 1000000000u)
 #define DEFAULT_MAX_OBJECT	((uint64_t)4 << 30)
 #define TMP_PREFIX		".zbl-tmp."
+/* Set (not "0") by the tests only: behave as if /proc were not mounted. */
+#define TEST_NO_PROC_ENV	"ZBL_SERVE_TEST_NO_PROC"
 
 enum conn_state {
 	ST_HEAD,	/* reading a request head */
@@ -70,6 +73,7 @@ struct server {
 	uint64_t idle_ns;
 	bool copy;
 	bool quiet;
+	atomic_bool named_tmp;		/* uploads go to named temporary files (no /proc) */
 	int threads;
 	atomic_bool stop;
 	atomic_uint_fast64_t requests, bytes_in, bytes_out;
@@ -142,23 +146,28 @@ struct conn {
 
 	/* Access log. */
 	int status;
-	uint64_t body_bytes;		/* body bytes received or sent for this request */
-	uint64_t body_copied;		/* of those, copied through user memory */
-	uint64_t copied_mark;		/* tl_copied when the request started */
+	char why[160];			/* for an error or an aborted request: what went wrong */
+	uint64_t body_bytes;		/* body bytes to receive (PUT) or send (GET) */
+	bool body_out;			/* the body is in the response */
+	uint64_t body_copied;		/* of those, copied by the server itself */
+	uint64_t lib_copied;		/* of those, copied by the library (trace_copy) */
 };
 
 /*
- * Bytes the library copied in this thread (fallbacks and materializations),
- * reported by the trace callback. The process-wide counters cannot tell one
- * request from another; this can, because a connection lives in one thread.
+ * The connection this thread is running now (conn_run sets it). The
+ * library's counters are process-wide and several loops run at once, so they
+ * cannot say which request a copy was made for; its trace callback runs in
+ * the thread that copied, from inside the call that copied, and a thread
+ * works on one connection at a time: the copy belongs to tl_conn's request.
  */
-static __thread uint64_t tl_copied;
+static __thread struct conn *tl_conn;
 
 static void trace_copy(const char *what, size_t bytes, void *ctx)
 {
 	(void)what;
 	(void)ctx;
-	tl_copied += bytes;
+	if (tl_conn)
+		tl_conn->lib_copied += bytes;
 }
 
 static const char *reason(int status)
@@ -182,6 +191,31 @@ static const char *reason(int status)
 	case 507: return "Insufficient Storage";
 	default: return "Unknown";
 	}
+}
+
+/* A description of @err that stays valid (unlike strerror's buffer). */
+static const char *err_str(int err)
+{
+	const char *d = strerrordesc_np(err);
+
+	return d ? d : "unknown error";
+}
+
+/* Notes what went wrong with the request, for the error body and the access log. */
+static void set_why(struct conn *c, const char *fmt, va_list ap)
+{
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+}
+
+static void note_why(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void note_why(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	set_why(c, fmt, ap);
+	va_end(ap);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -367,25 +401,44 @@ static bool url_to_name(const struct conn *c, char *name)
 /* ------------------------------------------------------------------------ */
 /* Responses */
 
+/* Body bytes received or sent so far: all of them unless the request was cut short. */
+static uint64_t body_moved(const struct conn *c)
+{
+	uint64_t unsent;
+
+	if (c->state == ST_BODY)
+		return c->body_bytes - c->body_left;
+	if (c->state != ST_SEND || !c->body_out)
+		return c->body_bytes;
+	/* The head goes out before the body, so the last bytes unsent are the body's. */
+	unsent = zbl_length(c->out);
+	if (c->src_fd >= 0)
+		unsent += (c->src_end - c->src_off) + (c->cb_len - c->cb_off);
+	return unsent < c->body_bytes ? c->body_bytes - unsent : 0;
+}
+
 static void log_request(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 	uint64_t us = (cli_now_ns() - c->t_start_ns) / 1000;
-	uint64_t copied = c->body_copied;
+	uint64_t moved = body_moved(c), copied = c->body_copied + c->lib_copied;
 
-	if (!srv->copy)
-		copied += tl_copied - c->copied_mark;
-	if (copied > c->body_bytes)
-		copied = c->body_bytes;
+	/*
+	 * A pipe emptied into memory is reported whole (its capacity), which
+	 * can be more than this body; no more than the body was copied.
+	 */
+	if (copied > moved)
+		copied = moved;
 	atomic_fetch_add(&srv->requests, 1);
-	atomic_fetch_add(&srv->body_kernel, c->body_bytes - copied);
+	atomic_fetch_add(&srv->body_kernel, moved - copied);
 	atomic_fetch_add(&srv->body_copied, copied);
 	if (srv->quiet)
 		return;
 	fprintf(stderr, "%s %s /%s %d %" PRIu64 " %" PRIu64 ".%03" PRIu64 "ms kernel=%" PRIu64
-		" copied=%" PRIu64 "\n", c->peer, c->method_str[0] ? c->method_str : "-",
-		c->name[0] ? c->name : (c->url_len ? c->url + 1 : ""), c->status, c->body_bytes,
-		us / 1000, us % 1000, c->body_bytes - copied, copied);
+		" copied=%" PRIu64 "%s%s%s\n", c->peer, c->method_str[0] ? c->method_str : "-",
+		c->name[0] ? c->name : (c->url_len ? c->url + 1 : ""), c->status, moved,
+		us / 1000, us % 1000, moved - copied, copied,
+		c->why[0] ? " error=\"" : "", c->why, c->why[0] ? "\"" : "");
 }
 
 /*
@@ -415,20 +468,36 @@ static void start_send(struct conn *c)
 	conn_set_events(c, EPOLLOUT);
 }
 
-/* An error response with a one-line text body. */
-static void respond_error(struct conn *c, int status, bool close)
-{
-	char body[96];
-	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+/*
+ * An error response whose one-line text body says what was wrong (printf
+ * @fmt); the access log shows the same words. @close ends the connection
+ * after it: the rest of the input cannot be trusted to be a next request.
+ */
+static void respond_error(struct conn *c, int status, bool close, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
+static void respond_error(struct conn *c, int status, bool close, const char *fmt, ...)
+{
+	char body[sizeof(c->why) + 64];
+	const char *extra = "Content-Type: text/plain\r\n";
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	set_why(c, fmt, ap);
+	va_end(ap);
+	n = snprintf(body, sizeof(body), "%d %s: %s\n", status, reason(status), c->why);
+	if (n < 0 || (size_t)n >= sizeof(body))
+		n = (int)sizeof(body) - 1;
+	if (status == 405)
+		extra = c->name[0] ? "Content-Type: text/plain\r\nAllow: GET, HEAD, PUT, DELETE\r\n"
+				   : "Content-Type: text/plain\r\nAllow: GET, HEAD\r\n";
 	if (close)
 		c->close_after = true;
 	request_reset_body(c);
 	if (c->method == M_HEAD)
 		n = 0;
-	if (queue_head(c, status, c->method == M_HEAD ? 0 : (uint64_t)n,
-		       "Content-Type: text/plain\r\n") < 0 ||
-	    zbl_append(c->out, body, (size_t)n) < 0)
+	if (queue_head(c, status, (uint64_t)n, extra) < 0 || zbl_append(c->out, body, (size_t)n) < 0)
 		c->close_after = true;
 	start_send(c);
 }
@@ -441,7 +510,8 @@ static void respond_text(struct conn *c, int status, const char *type, const cha
 	snprintf(extra, sizeof(extra), "Content-Type: %s\r\n", type);
 	if (queue_head(c, status, len, extra) < 0 ||
 	    (c->method != M_HEAD && zbl_append(c->out, text, len) < 0)) {
-		respond_error(c, 500, true);
+		zbl_clear(c->out);
+		respond_error(c, 500, true, "out of memory for the response");
 		return;
 	}
 	start_send(c);
@@ -572,12 +642,15 @@ static void handle_get(struct conn *c)
 
 	fd = openat(srv->root_fd, c->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		respond_error(c, errno == ENOENT || errno == ELOOP ? 404 : 500, false);
+		if (errno == ENOENT || errno == ELOOP)
+			respond_error(c, 404, false, "no object %s", c->name);
+		else
+			respond_error(c, 500, false, "opening %s: %s", c->name, err_str(errno));
 		return;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		respond_error(c, 404, false);
+		respond_error(c, 404, false, "no object %s", c->name);
 		return;
 	}
 	len = (uint64_t)st.st_size;
@@ -601,7 +674,8 @@ static void handle_get(struct conn *c)
 	strcat(extra, "Accept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n");
 	if (queue_head(c, status, len, extra) < 0) {
 		close(fd);
-		respond_error(c, 500, true);
+		zbl_clear(c->out);
+		respond_error(c, 500, true, "out of memory for the response");
 		return;
 	}
 	if (c->method == M_HEAD || len == 0) {
@@ -610,6 +684,7 @@ static void handle_get(struct conn *c)
 		return;
 	}
 	c->body_bytes = len;
+	c->body_out = true;
 	if (srv->copy) {
 		c->src_fd = fd;
 		c->src_off = first;
@@ -622,7 +697,7 @@ static void handle_get(struct conn *c)
 	close(fd);
 	if (r < 0) {
 		zbl_clear(c->out);
-		respond_error(c, 500, true);
+		respond_error(c, 500, true, "reading %s: %s", c->name, err_str(-r));
 		return;
 	}
 	start_send(c);
@@ -631,19 +706,21 @@ static void handle_get(struct conn *c)
 static void handle_delete(struct conn *c)
 {
 	struct stat st;
-	int fd = c->w->srv->root_fd;
+	int fd = c->w->srv->root_fd, err = 0;
 
 	/* Only regular files are objects; anything else in the root is not ours. */
-	if (fstatat(fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		respond_error(c, errno == ENOENT ? 404 : 500, false);
+	if (fstatat(fd, c->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		err = errno;
+	else if (!S_ISREG(st.st_mode))
+		err = ENOENT;
+	else if (unlinkat(fd, c->name, 0) < 0)
+		err = errno;
+	if (err == ENOENT) {
+		respond_error(c, 404, false, "no object %s", c->name);
 		return;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		respond_error(c, 404, false);
-		return;
-	}
-	if (unlinkat(fd, c->name, 0) < 0) {
-		respond_error(c, errno == ENOENT ? 404 : 500, false);
+	if (err) {
+		respond_error(c, 500, false, "deleting %s: %s", c->name, err_str(err));
 		return;
 	}
 	c->status = 204;
@@ -654,19 +731,22 @@ static void handle_delete(struct conn *c)
 
 /*
  * The temporary file for an upload: an unnamed O_TMPFILE in the root (so
- * nothing is left behind even if the server dies), or where the filesystem
- * lacks it, a named one removed on abort.
+ * nothing is left behind even if the server dies), or a named one, removed
+ * on abort, where the filesystem lacks O_TMPFILE or there is no /proc to
+ * link an unnamed file into place with.
  */
 static int open_tmp(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 	int fd;
 
-	fd = openat(srv->root_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		return fd;
-	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-		return -errno;
+	if (!atomic_load(&srv->named_tmp)) {
+		fd = openat(srv->root_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			return fd;
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return -errno;
+	}
 	for (int tries = 0; tries < 100; tries++) {
 		snprintf(c->tmp_name, sizeof(c->tmp_name), TMP_PREFIX "%d.%u", (int)getpid(),
 			 (unsigned)atomic_fetch_add(&srv->tmp_seq, 1));
@@ -680,12 +760,39 @@ static int open_tmp(struct conn *c)
 	return -errno;
 }
 
+/*
+ * Gives the unnamed temporary file the name @name in the root. Through
+ * /proc/self/fd any user may; linkat(AT_EMPTY_PATH) would need
+ * CAP_DAC_READ_SEARCH, so it is only the second try. Returns 0 or -errno
+ * (-EEXIST if @name exists).
+ */
+static int link_unnamed(struct conn *c, const char *name)
+{
+	struct server *srv = c->w->srv;
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmp_fd);
+	if (linkat(AT_FDCWD, proc, srv->root_fd, name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	if (linkat(c->tmp_fd, "", srv->root_fd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno == ENOENT || errno == EPERM) {
+		/* /proc went away after start-up: later uploads take the named path. */
+		atomic_store(&srv->named_tmp, true);
+		return -ENOENT;
+	}
+	return -errno;
+}
+
 /* Links the finished upload into place. Returns 201 (new), 200 (replaced) or -errno. */
 static int commit_tmp(struct conn *c)
 {
 	struct server *srv = c->w->srv;
-	char proc[64], tmp[64];
+	char tmp[64];
 	bool existed;
+	int r;
 
 	if (c->tmp_name[0]) {
 		existed = faccessat(srv->root_fd, c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -694,28 +801,24 @@ static int commit_tmp(struct conn *c)
 		c->tmp_name[0] = '\0';
 		return existed ? 200 : 201;
 	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->tmp_fd);
 	/* A new name is linked directly, which cannot replace anything. */
-	if (linkat(AT_FDCWD, proc, srv->root_fd, c->name, AT_SYMLINK_FOLLOW) == 0)
-		return 201;
-	if (errno != EEXIST)
-		return -errno;
+	r = link_unnamed(c, c->name);
+	if (r != -EEXIST)
+		return r < 0 ? r : 201;
 	/* Replacing: link under a temporary name, then rename over the old object. */
 	for (int tries = 0; tries < 100; tries++) {
 		snprintf(tmp, sizeof(tmp), TMP_PREFIX "%d.%u", (int)getpid(),
 			 (unsigned)atomic_fetch_add(&srv->tmp_seq, 1));
-		if (linkat(AT_FDCWD, proc, srv->root_fd, tmp, AT_SYMLINK_FOLLOW) == 0)
+		r = link_unnamed(c, tmp);
+		if (r != -EEXIST)
 			break;
-		if (errno != EEXIST)
-			return -errno;
-		tmp[0] = '\0';
 	}
-	if (!tmp[0])
-		return -EEXIST;
+	if (r < 0)
+		return r;
 	if (renameat(srv->root_fd, tmp, srv->root_fd, c->name) < 0) {
-		int err = -errno;
+		r = -errno;
 		unlinkat(srv->root_fd, tmp, 0);
-		return err;
+		return r;
 	}
 	return 200;
 }
@@ -726,8 +829,8 @@ static void finish_put(struct conn *c)
 
 	r = commit_tmp(c);
 	if (r < 0) {
-		fprintf(stderr, "zbl serve: storing %s: %s\n", c->name, strerror(-r));
-		respond_error(c, r == -ENOSPC || r == -EDQUOT ? 507 : 500, true);
+		respond_error(c, r == -ENOSPC || r == -EDQUOT ? 507 : 500, true,
+			      "storing %s: %s", c->name, err_str(-r));
 		return;
 	}
 	close(c->tmp_fd);
@@ -743,18 +846,28 @@ static void handle_put(struct conn *c, uint64_t content_length)
 	size_t have = c->in_len - c->in_off, take;
 	int fd;
 
-	if (!(c->parser.flags & F_CONTENT_LENGTH) || (c->parser.flags & F_TRANSFER_ENCODING)) {
-		respond_error(c, 411, true);
+	/*
+	 * The object is stored only whole and its size must be known up front
+	 * (for --max-object, before reading any of it): no chunked uploads.
+	 */
+	if (c->parser.flags & F_TRANSFER_ENCODING) {
+		respond_error(c, 411, true, "PUT needs Content-Length; "
+			      "Transfer-Encoding (chunked) uploads are not accepted");
+		return;
+	}
+	if (!(c->parser.flags & F_CONTENT_LENGTH)) {
+		respond_error(c, 411, true, "PUT needs Content-Length");
 		return;
 	}
 	if (content_length > srv->max_object) {
-		respond_error(c, 413, true);
+		respond_error(c, 413, true, "Content-Length %" PRIu64 " is over --max-object %" PRIu64,
+			      content_length, srv->max_object);
 		return;
 	}
 	fd = open_tmp(c);
 	if (fd < 0) {
-		fprintf(stderr, "zbl serve: temporary file in root: %s\n", strerror(-fd));
-		respond_error(c, fd == -ENOSPC || fd == -EDQUOT ? 507 : 500, true);
+		respond_error(c, fd == -ENOSPC || fd == -EDQUOT ? 507 : 500, true,
+			      "temporary file in the root: %s", err_str(-fd));
 		return;
 	}
 	c->tmp_fd = fd;
@@ -771,7 +884,9 @@ static void handle_put(struct conn *c, uint64_t content_length)
 			c->body_left -= take;
 			c->body_copied += take;
 		} else {
-			respond_error(c, w < 0 && errno == ENOSPC ? 507 : 500, true);
+			int err = w < 0 ? errno : EIO;
+			respond_error(c, err == ENOSPC || err == EDQUOT ? 507 : 500, true,
+				      "writing %s: %s", c->name, err_str(err));
 			return;
 		}
 	}
@@ -801,8 +916,8 @@ static void handle_request(struct conn *c, size_t head_end)
 	c->in_fed = head_end;
 	c->keep_alive = llhttp_should_keep_alive(&c->parser);
 	c->close_after = !c->keep_alive;
-	c->copied_mark = tl_copied;
-	c->body_bytes = c->body_copied = 0;
+	c->body_bytes = c->body_copied = c->lib_copied = 0;
+	c->body_out = false;
 	switch (c->parser.method) {
 	case HTTP_GET: c->method = M_GET; break;
 	case HTTP_HEAD: c->method = M_HEAD; break;
@@ -815,22 +930,27 @@ static void handle_request(struct conn *c, size_t head_end)
 	has_body = (c->parser.flags & F_TRANSFER_ENCODING) ||
 		   ((c->parser.flags & F_CONTENT_LENGTH) && content_length);
 
-	if (c->parser.upgrade || (c->method != M_PUT && has_body)) {
-		/* Bodies are only understood on PUT; skipping them is not worth the risk. */
-		respond_error(c, 400, true);
+	if (c->parser.upgrade) {
+		respond_error(c, 400, true, "protocol upgrades are not supported");
 		return;
 	}
-	if (c->method != M_OTHER && !c->url_too_long &&
-	    (!strcmp(c->url, "/_stats") || !strcmp(c->url, "/_metrics"))) {
+	if (c->method != M_PUT && has_body) {
+		/* Bodies are only understood on PUT; skipping them is not worth the risk. */
+		respond_error(c, 400, true, "a request body is only accepted with PUT");
+		return;
+	}
+	if (!c->url_too_long && (!strcmp(c->url, "/_stats") || !strcmp(c->url, "/_metrics"))) {
 		if (c->method == M_GET || c->method == M_HEAD)
 			respond_stats(c, c->url[2] == 'm');
 		else
-			respond_error(c, 405, false);
+			respond_error(c, 405, false, "%s answers GET and HEAD", c->url);
 		return;
 	}
 	if (!url_to_name(c, c->name)) {
 		c->name[0] = '\0';
-		respond_error(c, 400, c->method == M_PUT);
+		respond_error(c, 400, c->method == M_PUT,
+			      "the path must be /NAME, NAME 1 to %d of A-Z a-z 0-9 . _ - "
+			      "(not . or .. or starting with " TMP_PREFIX ")", NAME_MAX_BYTES);
 		return;
 	}
 	switch (c->method) {
@@ -845,7 +965,7 @@ static void handle_request(struct conn *c, size_t head_end)
 		handle_delete(c);
 		break;
 	default:
-		respond_error(c, 405, false);
+		respond_error(c, 405, false, "%s is not supported", c->method_str);
 		break;
 	}
 	(void)srv;
@@ -864,7 +984,7 @@ static void parse_head(struct conn *c)
 	if (!c->in_request) {
 		c->in_request = true;
 		c->t_start_ns = cli_now_ns();
-		c->name[0] = c->method_str[0] = '\0';
+		c->name[0] = c->method_str[0] = c->why[0] = '\0';
 		c->url_len = 0;
 		c->url[0] = '\0';
 	}
@@ -872,7 +992,8 @@ static void parse_head(struct conn *c)
 	if (e == HPE_OK) {
 		c->in_fed = c->in_len;
 		if (c->in_len - c->in_off == HEAD_BUF_BYTES)
-			respond_error(c, 431, true);
+			respond_error(c, 431, true, "the request head is over %d bytes",
+				      HEAD_BUF_BYTES);
 		return;
 	}
 	if (e == HPE_PAUSED) {
@@ -880,7 +1001,7 @@ static void parse_head(struct conn *c)
 		return;
 	}
 	c->method = M_OTHER;
-	respond_error(c, 400, true);
+	respond_error(c, 400, true, "malformed request: %s", llhttp_get_error_reason(&c->parser));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -937,7 +1058,7 @@ static void body_step(struct conn *c)
 			return; /* level-triggered: we will be called again */
 		if (c->body_left && srv->copy) {
 			if (!c->cbuf && !(c->cbuf = malloc(COPY_BUF_BYTES))) {
-				respond_error(c, 500, true);
+				respond_error(c, 500, true, "out of memory");
 				return;
 			}
 			size_t want = c->body_left < COPY_BUF_BYTES ? (size_t)c->body_left
@@ -953,7 +1074,10 @@ static void body_step(struct conn *c)
 						continue;
 					}
 					if (w <= 0) {
-						respond_error(c, errno == ENOSPC ? 507 : 500, true);
+						int err = w < 0 ? errno : EIO;
+						respond_error(c, err == ENOSPC || err == EDQUOT ? 507 : 500,
+							      true, "writing %s: %s", c->name,
+							      err_str(err));
 						return;
 					}
 				}
@@ -972,12 +1096,16 @@ static void body_step(struct conn *c)
 		if (r == 0 && c->body_left) {
 			/* The client went away mid-body: drop the upload, keep nothing. */
 			c->status = 0;
+			note_why(c, "client closed the connection with %" PRIu64 " of %" PRIu64
+				 " body bytes sent; nothing stored", c->body_bytes - c->body_left,
+				 c->body_bytes);
 			log_request(c);
 			conn_close(c);
 			return;
 		}
 		if (r < 0 && r != -EAGAIN) {
 			c->status = 0;
+			note_why(c, "reading the body: %s; nothing stored", err_str((int)-r));
 			log_request(c);
 			conn_close(c);
 			return;
@@ -992,9 +1120,8 @@ static void body_step(struct conn *c)
 		while (zbl_length(c->in_bl)) {
 			ssize_t w = zbl_splice_to(c->in_bl, c->tmp_fd, NULL, ZBL_DRAIN);
 			if (w < 0) {
-				fprintf(stderr, "zbl serve: writing %s: %s\n", c->name,
-					strerror((int)-w));
-				respond_error(c, w == -ENOSPC || w == -EDQUOT ? 507 : 500, true);
+				respond_error(c, w == -ENOSPC || w == -EDQUOT ? 507 : 500, true,
+					      "writing %s: %s", c->name, err_str((int)-w));
 				return;
 			}
 		}
@@ -1015,6 +1142,7 @@ static void send_step(struct conn *c)
 		if (w == -EAGAIN)
 			return;
 		if (w < 0) {
+			note_why(c, "sending the response: %s", err_str((int)-w));
 			log_request(c);
 			conn_close(c);
 			return;
@@ -1036,6 +1164,7 @@ static void send_step(struct conn *c)
 				break;
 			}
 			if (!c->cbuf && !(c->cbuf = malloc(COPY_BUF_BYTES))) {
+				note_why(c, "out of memory");
 				log_request(c);
 				conn_close(c);
 				return;
@@ -1045,6 +1174,8 @@ static void send_step(struct conn *c)
 			r = pread(c->src_fd, c->cbuf, want, (off_t)c->src_off);
 			if (r <= 0) {
 				/* The object shrank under us or the disk failed: cut the connection. */
+				note_why(c, "reading %s: %s", c->name,
+					 r < 0 ? err_str(errno) : "the object shrank");
 				log_request(c);
 				conn_close(c);
 				return;
@@ -1057,6 +1188,7 @@ static void send_step(struct conn *c)
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (r <= 0) {
+			note_why(c, "sending the response: %s", r < 0 ? err_str(errno) : "closed");
 			log_request(c);
 			conn_close(c);
 			return;
@@ -1123,14 +1255,8 @@ static void linger_step(struct conn *c)
  * between states directly (a complete head may lead straight to sending),
  * so one call may finish several pipelined requests.
  */
-static void conn_run(struct conn *c, uint32_t events)
+static void conn_steps(struct conn *c)
 {
-	if (events & (EPOLLERR | EPOLLHUP) && c->state != ST_BODY && c->state != ST_HEAD) {
-		if (c->state == ST_SEND)
-			log_request(c);
-		conn_free(c);
-		return;
-	}
 	/*
 	 * A step that returns in the same state is waiting (for the socket, or
 	 * letting other connections run; epoll is level-triggered, so it comes
@@ -1162,6 +1288,22 @@ static void conn_run(struct conn *c, uint32_t events)
 		if (c->state == s && !(s == ST_HEAD && c->in_fed < c->in_len))
 			return;
 	}
+}
+
+/* Runs a connection woken by epoll, charging the library's copies to it (trace_copy). */
+static void conn_run(struct conn *c, uint32_t events)
+{
+	if (events & (EPOLLERR | EPOLLHUP) && c->state != ST_BODY && c->state != ST_HEAD) {
+		if (c->state == ST_SEND) {
+			note_why(c, "client went away before the response was sent");
+			log_request(c);
+		}
+		conn_free(c);
+		return;
+	}
+	tl_conn = c;
+	conn_steps(c);
+	tl_conn = NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1252,6 +1394,9 @@ static void sweep(struct worker *w, uint64_t now)
 		if (c->state == ST_BODY || c->state == ST_SEND || c->in_request) {
 			if (!c->status)
 				c->status = 408;
+			note_why(c, c->state == ST_HEAD && now <= c->deadline_ns ?
+				 "request head not complete within --idle-timeout" :
+				 "no progress for --idle-timeout; connection dropped");
 			log_request(c);
 		}
 		conn_free(c);
@@ -1387,6 +1532,16 @@ int cli_serve(int argc, char **argv)
 		return 1;
 	}
 	fcntl(srv.listen_fd, F_SETFL, fcntl(srv.listen_fd, F_GETFL) | O_NONBLOCK);
+	if (getenv(TEST_NO_PROC_ENV) && strcmp(getenv(TEST_NO_PROC_ENV), "0")) {
+		atomic_store(&srv.named_tmp, true);
+		fprintf(stderr, "zbl serve: %s is set: uploads use named temporary files\n",
+			TEST_NO_PROC_ENV);
+	} else if (access("/proc/self/fd", X_OK) < 0) {
+		atomic_store(&srv.named_tmp, true);
+		fprintf(stderr, "zbl serve: /proc/self/fd: %s; uploads go to named temporary "
+			"files (" TMP_PREFIX "*) in the root, renamed when complete\n",
+			strerror(errno));
+	}
 
 	/* Peers that vanish must give EPIPE, not kill us; signals go to sigwait below. */
 	signal(SIGPIPE, SIG_IGN);
@@ -1402,8 +1557,7 @@ int cli_serve(int argc, char **argv)
 	parser_settings.on_header_value = on_header_value;
 	parser_settings.on_header_value_complete = on_header_value_complete;
 	parser_settings.on_headers_complete = on_headers_complete;
-	if (!srv.copy)
-		zbl_trace_set(trace_copy, NULL);
+	zbl_trace_set(trace_copy, NULL);
 
 	workers = calloc(threads, sizeof(*workers));
 	if (!workers) {
