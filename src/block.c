@@ -239,7 +239,7 @@ static void block_release(struct zbl__block *b)
 		break;
 	case ZBL__BLOCK_FILE:
 		zbl__copy_free(data, b->u.k.copy_len);
-		close(b->u.k.fd);
+		zbl__sys_close(b->u.k.fd);
 		break;
 	case ZBL__BLOCK_PIPE:
 		zbl__copy_free(data, b->u.k.copy_len);

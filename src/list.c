@@ -475,7 +475,7 @@ int zbl_append_file(zbl_t *bl, int fd, int64_t off, size_t len)
 		return -errno;
 	b = zbl__block_new_file(dfd, off, len);
 	if (!b) {
-		close(dfd);
+		zbl__sys_close(dfd);
 		return -ENOMEM;
 	}
 	zbl__push_seg(bl, b, 0, len);
