@@ -155,16 +155,36 @@ static ssize_t write_iov(int fd, int64_t *off, const struct iovec *iov, int n)
 	return r < 0 ? -errno : r;
 }
 
+/* One zbl__write_out() call: whether @fd is a socket, and the SIGPIPE guard. */
+struct out_state {
+	int sock;                        /* 1 a socket, 0 not, -1 not known yet */
+	bool guarded;
+	struct zbl__sigpipe_guard guard;
+};
+
+/* Blocks SIGPIPE for the rest of the call, before the first write that can raise it. */
+static void guard_on(struct out_state *o)
+{
+	if (!o->guarded) {
+		zbl__sigpipe_block(&o->guard);
+		o->guarded = true;
+	}
+}
+
 /*
  * Writes the memory segments from index @i on, up to the first kernel-page
- * segment, by writev: the run's bytes, or -errno if none went.
- * @skip bytes of segment @i were already written.
+ * segment: the run's bytes, or -errno if none went. @skip bytes of segment
+ * @i were already written. To a socket this is sendmsg with MSG_NOSIGNAL (no
+ * SIGPIPE guard needed) and, when more segments follow, MSG_MORE, so a
+ * response's head and the file pages after it leave in the same packets;
+ * to anything else writev.
  */
 static ssize_t write_memory_run(const zbl_t *bl, size_t i, size_t skip, int fd, int64_t *off,
-				size_t *run_segs)
+				size_t *run_segs, struct out_state *o)
 {
 	struct iovec iov[IOV_MAX];
 	int n = 0;
+	ssize_t r;
 
 	for (; i < bl->count && n < IOV_MAX; i++) {
 		const struct zbl__seg *s = zbl__seg_at(bl, i);
@@ -174,7 +194,21 @@ static ssize_t write_memory_run(const zbl_t *bl, size_t i, size_t skip, int fd, 
 		skip = 0;
 	}
 	*run_segs = (size_t)n;
-	ssize_t r = write_iov(fd, off, iov, n);
+	if (!off && o->sock != 0) {
+		int flags = MSG_NOSIGNAL | (i < bl->count ? MSG_MORE : 0);
+		do {
+			r = zbl__sys_sendmsg(fd, iov, n, flags);
+		} while (r < 0 && errno == EINTR);
+		if (r >= 0 || errno != ENOTSOCK) {
+			o->sock = 1;
+			r = r < 0 ? -errno : r;
+			goto out;
+		}
+		o->sock = 0;
+	}
+	guard_on(o);
+	r = write_iov(fd, off, iov, n);
+out:
 	if (r > 0)
 		ZBL__STAT_ADD(bytes_copied_out, r);
 	return r;
@@ -304,7 +338,7 @@ static ssize_t write_bounced(const zbl_t *bl, size_t pos, int fd, int64_t *off)
 
 ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 {
-	struct zbl__sigpipe_guard guard;
+	struct out_state o = { .sock = -1 };
 	size_t total = 0, i = 0, skip = 0;
 	ssize_t err = 0;
 
@@ -312,19 +346,22 @@ ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 		return -EINVAL;
 	if (!bl->len)
 		return 0;
-	zbl__sigpipe_block(&guard);
 	while (i < bl->count) {
 		struct zbl__seg *s = zbl__seg_at(bl, i);
 		size_t run_segs = 1;
 		ssize_t r;
 
-		if (zbl__block_is_kernel(s->b))
+		if (zbl__block_is_kernel(s->b)) {
+			guard_on(&o); /* splice and sendfile have no MSG_NOSIGNAL */
 			r = zbl__write_kernel_seg(s, skip, fd, off, flags & ZBL_DRAIN,
 						  i + 1 < bl->count);
-		else
-			r = write_memory_run(bl, i, skip, fd, off, &run_segs);
-		if (r == -EINVAL && is_o_direct(fd))
+		} else {
+			r = write_memory_run(bl, i, skip, fd, off, &run_segs, &o);
+		}
+		if (r == -EINVAL && is_o_direct(fd)) {
+			guard_on(&o);
 			r = write_bounced(bl, total, fd, off);
+		}
 		if (r <= 0) {
 			err = r ? r : -EIO;
 			break;
@@ -345,7 +382,8 @@ ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 			i++;
 		}
 	}
-	zbl__sigpipe_restore(&guard, err == -EPIPE);
+	if (o.guarded)
+		zbl__sigpipe_restore(&o.guard, err == -EPIPE);
 	if ((flags & ZBL_DRAIN) && total)
 		zbl__drop_front(bl, total);
 	if (total)

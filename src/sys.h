@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -213,6 +214,15 @@ static inline ssize_t zbl__sys_writev(int fd, const struct iovec *iov, int n, in
 	ZBL__FAULT("writev", -1);
 	ZBL__FAULT_IOV("writev", iov, n);
 	return off ? pwritev(fd, iov, n, *off) : writev(fd, iov, n);
+}
+
+/* sendmsg(2) of iovecs to a socket (for its flags: MSG_MORE, MSG_NOSIGNAL). */
+static inline ssize_t zbl__sys_sendmsg(int fd, const struct iovec *iov, int n, int flags)
+{
+	ZBL__FAULT("sendmsg", -1);
+	ZBL__FAULT_IOV("sendmsg", iov, n);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
+	return sendmsg(fd, &m, flags);
 }
 
 static inline ssize_t zbl__sys_sendfile(int out, int in, off_t *off, size_t len)

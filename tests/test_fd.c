@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -563,6 +564,69 @@ static void test_write_fd_to_socket_with_closed_peer_returns_epipe(void **state)
 		fail_msg("zbl_write_fd to a closed peer returned %zd (%s)", r, zt_errname(r));
 	close(s[1]);
 	zbl_free(bl);
+}
+
+/*
+ * A response's shape: a head in memory (sent with MSG_MORE), file pages,
+ * a memory tail. Everything arrives in order over TCP, with and without
+ * draining, and a closed peer still gives -EPIPE with SIGPIPE at its default.
+ */
+static void test_head_file_tail_to_tcp_arrive_in_order(void **state)
+{
+	(void)state;
+	enum { LEN = 300000 };
+	unsigned char *body = random_bytes(LEN, 77), *got = malloc(LEN + 64);
+	int fd = zt_temp_file(body, LEN), a, b;
+
+	assert_non_null(got);
+	if (!tcp_pair(&a, &b)) {
+		close(fd);
+		free(body);
+		free(got);
+		skip();
+	}
+	for (unsigned flags = 0; flags <= ZBL_DRAIN; flags += ZBL_DRAIN) {
+		zbl_t *bl = zt_new();
+		size_t n = 0;
+		assert_rc(zbl_append(bl, "HTTP/1.1 200 OK\r\n\r\n", 19), 0);
+		assert_rc(zbl_append_file(bl, fd, 0, LEN), 0);
+		assert_rc(zbl_append(bl, "end", 3), 0);
+		/* The socket buffer may not take it all at once: a reader runs alongside. */
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			size_t want = 19 + LEN + 3;
+			while (n < want) {
+				ssize_t r = read(b, got + n, want - n);
+				if (r <= 0)
+					_exit(2);
+				n += (size_t)r;
+			}
+			_exit(memcmp(got, "HTTP/1.1 200 OK\r\n\r\n", 19) ||
+			      memcmp(got + 19, body, LEN) || memcmp(got + 19 + LEN, "end", 3));
+		}
+		assert_rc(zbl_splice_to(bl, a, NULL, flags), 19 + LEN + 3);
+		assert_size_equal(zbl_length(bl), flags ? 0 : 19 + LEN + 3);
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		zbl_free(bl);
+	}
+	close(b);
+	zbl_t *bl = zt_new();
+	assert_rc(zbl_append(bl, "head", 4), 0);
+	assert_rc(zbl_append_file(bl, fd, 0, LEN), 0);
+	ssize_t r = zbl_splice_to(bl, a, NULL, 0);
+	/* The first bytes may still be taken by the closing socket before the reset. */
+	while (r > 0)
+		r = zbl_splice_to(bl, a, NULL, ZBL_DRAIN);
+	if (r != -EPIPE && r != -ECONNRESET)
+		fail_msg("writing to a closed TCP peer returned %zd (%s)", r, zt_errname(r));
+	zbl_free(bl);
+	close(a);
+	close(fd);
+	free(body);
+	free(got);
 }
 
 /* ---- zbl_append_file --------------------------------------------------------- */
@@ -1430,6 +1494,7 @@ int main(void)
 		cmocka_unit_test(test_write_fd_to_full_nonblocking_pipe_returns_partial_then_eagain),
 		cmocka_unit_test(test_write_fd_to_pipe_without_reader_returns_epipe),
 		cmocka_unit_test(test_write_fd_to_socket_with_closed_peer_returns_epipe),
+		cmocka_unit_test(test_head_file_tail_to_tcp_arrive_in_order),
 		cmocka_unit_test(test_append_file_is_lazy_and_survives_closing_the_fd),
 		cmocka_unit_test(test_append_file_keeps_its_own_duplicate_of_the_fd),
 		cmocka_unit_test(test_append_file_past_end_of_file_is_out_of_range),
