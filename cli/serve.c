@@ -132,6 +132,12 @@ struct conn {
 	char name[NAME_MAX_BYTES + 1];
 	int tmp_fd;
 	char tmp_name[64];		/* set only when O_TMPFILE was not available */
+	/*
+	 * The object a PUT replaced, held open until the response is out: the
+	 * kernel frees its page cache when the last reference goes, which for a
+	 * large object took longer than the upload's own last step.
+	 */
+	int old_fd;
 	uint64_t body_left;
 
 	/* Lists: body bytes in flight to the file, and the response being sent. */
@@ -245,6 +251,10 @@ static void request_reset_body(struct conn *c)
 	if (c->src_fd >= 0) {
 		close(c->src_fd);
 		c->src_fd = -1;
+	}
+	if (c->old_fd >= 0) {
+		close(c->old_fd);
+		c->old_fd = -1;
 	}
 	zbl_clear(c->in_bl);
 	zbl_clear(c->out);
@@ -461,11 +471,15 @@ static int queue_head(struct conn *c, int status, uint64_t content_length,
 	return zbl_append(c->out, head, (size_t)n);
 }
 
+/*
+ * The response is tried at once (conn_steps runs send_step next); only a
+ * send that has to wait asks epoll for EPOLLOUT, which saves two epoll_ctl
+ * calls on every response that fits the socket buffer.
+ */
 static void start_send(struct conn *c)
 {
 	c->state = ST_SEND;
 	c->deadline_ns = cli_now_ns() + c->w->srv->idle_ns;
-	conn_set_events(c, EPOLLOUT);
 }
 
 /*
@@ -787,6 +801,14 @@ static int link_unnamed(struct conn *c, const char *name)
 }
 
 /* Links the finished upload into place. Returns 201 (new), 200 (replaced) or -errno. */
+/* Keeps the object about to be replaced open (c->old_fd); nothing if there is none. */
+static void hold_old(struct conn *c)
+{
+	if (c->old_fd < 0)
+		c->old_fd = openat(c->w->srv->root_fd, c->name,
+				   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
 static int commit_tmp(struct conn *c)
 {
 	struct server *srv = c->w->srv;
@@ -795,7 +817,9 @@ static int commit_tmp(struct conn *c)
 	int r;
 
 	if (c->tmp_name[0]) {
-		existed = faccessat(srv->root_fd, c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+		hold_old(c);
+		existed = c->old_fd >= 0 ||
+			  faccessat(srv->root_fd, c->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 		if (renameat(srv->root_fd, c->tmp_name, srv->root_fd, c->name) < 0)
 			return -errno;
 		c->tmp_name[0] = '\0';
@@ -815,6 +839,7 @@ static int commit_tmp(struct conn *c)
 	}
 	if (r < 0)
 		return r;
+	hold_old(c);
 	if (renameat(srv->root_fd, tmp, srv->root_fd, c->name) < 0) {
 		r = -errno;
 		unlinkat(srv->root_fd, tmp, 0);
@@ -1285,8 +1310,12 @@ static void conn_steps(struct conn *c)
 			conn_free(c);
 			return;
 		}
-		if (c->state == s && !(s == ST_HEAD && c->in_fed < c->in_len))
+		if (c->state == s && !(s == ST_HEAD && c->in_fed < c->in_len)) {
+			/* A response still going out waits for room in the socket. */
+			if (s == ST_SEND)
+				conn_set_events(c, EPOLLOUT);
 			return;
+		}
 	}
 }
 
@@ -1348,7 +1377,7 @@ static void accept_some(struct worker *w)
 		}
 		c->w = w;
 		c->fd = fd;
-		c->tmp_fd = c->src_fd = -1;
+		c->tmp_fd = c->src_fd = c->old_fd = -1;
 		c->state = ST_HEAD;
 		c->events = EPOLLIN;
 		cli_addr_str((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
