@@ -441,10 +441,17 @@ static struct zbl__seg *open_pipe_tail(zbl_t *bl)
 /* Outcome of one splice into a pipe block. */
 enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR };
 
+/*
+ * One splice from @fd into the block's pipe. @wait: @fd is blocking, so an
+ * empty pipe may be filled by a blocking splice, which sleeps in the kernel
+ * until bytes come and then takes all that have arrived; only an empty pipe,
+ * since a blocking splice into a pipe out of slots would wait for ever.
+ */
 static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, size_t want,
-				    ssize_t *moved)
+				    bool wait, ssize_t *moved)
 {
 	size_t room = b->u.k.pipe.size - (b->cap - b->u.k.head);
+	bool empty = b->cap == b->u.k.head;
 	ssize_t r;
 
 	if (want > room)
@@ -452,7 +459,7 @@ static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, 
 	do {
 		loff_t o = off ? *off : 0;
 		r = zbl__sys_splice(fd, off ? &o : NULL, b->u.k.pipe.wfd, NULL, want,
-				    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+				    SPLICE_F_MOVE | (wait && empty ? 0 : SPLICE_F_NONBLOCK));
 	} while (r < 0 && errno == EINTR);
 	*moved = r;
 	if (r > 0)
@@ -479,6 +486,9 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 {
 	size_t total = 0;
 	int races = 0, full_verdicts = 0;
+	int fl = zbl__sys_fcntl(fd, F_GETFL, 0);
+	/* A pipe source stays on non-blocking splices: see splice_into() and fd_waits(). */
+	bool blocking = fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd);
 
 	*fallback = false;
 	while (total < len) {
@@ -503,7 +513,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 				return total ? (ssize_t)total : -ENOMEM;
 			}
 		}
-		enum fill_result res = splice_into(fd, off, b, len - total, &moved);
+		enum fill_result res = splice_into(fd, off, b, len - total, blocking, &moved);
 		err = errno;
 		if (res == FILL_MOVED) {
 			b->cap += (size_t)moved;
