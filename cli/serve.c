@@ -1316,6 +1316,13 @@ static void conn_steps(struct conn *c)
 				conn_set_events(c, EPOLLOUT);
 			return;
 		}
+		/*
+		 * A response went out and no pipelined bytes wait: epoll says
+		 * when the next request comes, a read() now would mostly find
+		 * nothing (one system call per request saved).
+		 */
+		if (s == ST_SEND && c->state == ST_HEAD && c->in_len == 0)
+			return;
 	}
 }
 

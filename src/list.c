@@ -254,16 +254,22 @@ static void unclaim_tail(zbl_t *bl, size_t keep)
 }
 
 /*
- * Capacity of a new block for appends (Ceph's carriage): about as large as
- * the list already is, so a growing list takes few blocks while a queue with
- * a small backlog keeps small ones (unused room stays below the list's
- * length); from one page up to one huge page, header included.
+ * Capacity of a new block for appends (Ceph's carriage), header included:
+ * twice the list's last append block, from one page up to one huge page, and
+ * never more than the list already holds. So a list built by small appends
+ * takes few blocks, a queue with a small backlog keeps small ones, and a
+ * trailer after megabytes of kernel pages gets one page, not a huge one.
  */
 static size_t append_block_bytes(const zbl_t *bl, size_t need)
 {
-	size_t total = ZBL__APPEND_BLOCK_TOTAL_MIN;
+	size_t total = ZBL__APPEND_BLOCK_TOTAL_MIN, prev = 0;
 
-	while (total < ZBL__APPEND_BLOCK_TOTAL_MAX && total * 2 <= bl->len)
+	if (bl->count) {
+		const struct zbl__block *b = zbl__seg_at(bl, bl->count - 1)->b;
+		if (b->kind == ZBL__BLOCK_INLINE)
+			prev = sizeof(*b) + b->cap;
+	}
+	while (total < ZBL__APPEND_BLOCK_TOTAL_MAX && total * 2 <= bl->len && total < 2 * prev)
 		total *= 2;
 	size_t cap = total - sizeof(struct zbl__block);
 	return need > cap ? need : cap;

@@ -108,6 +108,28 @@ static void test_small_appends_to_a_long_list_use_few_large_blocks(void **state)
 	free(expect);
 }
 
+/*
+ * A small trailer after megabytes of borrowed memory starts a small block,
+ * not a huge one: 8000 more bytes no longer fit its tail room.
+ */
+static void test_trailer_after_a_large_borrowed_segment_gets_a_small_block(void **state)
+{
+	(void)state;
+	enum { BIG = 4 << 20 };
+	static char big[BIG];
+	char more[8000];
+	zbl_t *bl = zt_new();
+
+	memset(more, 'm', sizeof(more));
+	assert_rc(zbl_append_ref(bl, big, BIG, NULL, NULL), 0);
+	assert_rc(zbl_append(bl, "crc!", 4), 0);
+	assert_size_equal(zbl_segments(bl), 2);
+	assert_rc(zbl_append(bl, more, sizeof(more)), 0);
+	assert_size_equal(zbl_segments(bl), 3);
+	assert_size_equal(zbl_length(bl), BIG + 4 + sizeof(more));
+	zbl_free(bl);
+}
+
 static void test_append_after_borrowed_memory_adds_a_segment(void **state)
 {
 	(void)state;
@@ -611,6 +633,7 @@ int main(void)
 		cmocka_unit_test(test_append_of_zero_bytes_changes_nothing),
 		cmocka_unit_test(test_small_appends_fill_tail_room_without_adding_segments),
 		cmocka_unit_test(test_small_appends_to_a_long_list_use_few_large_blocks),
+		cmocka_unit_test(test_trailer_after_a_large_borrowed_segment_gets_a_small_block),
 		cmocka_unit_test(test_append_after_borrowed_memory_adds_a_segment),
 		cmocka_unit_test(test_large_append_keeps_every_byte),
 		cmocka_unit_test(test_many_appends_accumulate_in_order),
