@@ -98,6 +98,10 @@ spliced_in counts the PUT (socket -> pipe); spliced_out counts it again (pipe ->
 plus the GET (file -> socket), hence twice the object. copied_in/out are the response
 heads the server built in memory. With --copy the library moves only those heads.
 server CPU: user + system time of zbl serve for that request (clock ticks of 1/${TICK} s).
-Over loopback curl does the copying on the other end and sets the pace; the CPU
-column is what zero-copy saves the server.
+Over loopback curl does the copying on the other end and sets the pace. The
+counters are the point: with zero-copy no body byte passed through the server's
+memory. Loopback flatters copying: on this kind of VM TCP moves copied data
+faster than page references (sendfile), so GET can be slower and cost the
+server more CPU than --copy here ('zbl bench --only file2sock' measures it);
+over a network card the copy is the cost and zero-copy removes it.
 TXT

@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,14 +39,29 @@ void zbl__block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size
 #define COPY_CACHE_SLOTS 64
 #define COPY_CACHE_BYTES ((size_t)64 * 1024 * 1024)
 
+struct mapping {
+	void *p;
+	size_t len;
+};
+
+/* Kept mappings, oldest first. */
 static struct {
 	pthread_mutex_t lock;
 	size_t n, bytes;
-	struct {
-		void *p;
-		size_t len;
-	} slot[COPY_CACHE_SLOTS];
+	struct mapping slot[COPY_CACHE_SLOTS];
 } copy_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Removes slot @i, keeping the order. Under the lock. */
+static struct mapping copy_cache_remove(size_t i)
+{
+	struct mapping m = copy_cache.slot[i];
+
+	copy_cache.bytes -= m.len;
+	copy_cache.n--;
+	memmove(&copy_cache.slot[i], &copy_cache.slot[i + 1],
+		(copy_cache.n - i) * sizeof(copy_cache.slot[0]));
+	return m;
+}
 
 static size_t copy_map_len(size_t len)
 {
@@ -62,29 +78,36 @@ static void *copy_cache_take(size_t len, size_t *maplen)
 		size_t have = copy_cache.slot[i].len;
 		if (have < len || have - len > len / 4)
 			continue;
-		p = copy_cache.slot[i].p;
+		p = copy_cache_remove(i).p;
 		*maplen = have;
-		copy_cache.bytes -= have;
-		copy_cache.slot[i] = copy_cache.slot[--copy_cache.n];
 		break;
 	}
 	pthread_mutex_unlock(&copy_cache.lock);
 	return p;
 }
 
+/*
+ * Keeps a released mapping. The most recently released are the likeliest to
+ * be wanted again (a workload that changed sizes wants the new ones), so a
+ * full cache drops its oldest to make room.
+ */
 static bool copy_cache_give(void *p, size_t len)
 {
-	bool kept = false;
+	struct mapping old[COPY_CACHE_SLOTS];
+	size_t nold = 0;
 
+	if (len > COPY_CACHE_BYTES)
+		return false;
 	pthread_mutex_lock(&copy_cache.lock);
-	if (copy_cache.n < COPY_CACHE_SLOTS && copy_cache.bytes + len <= COPY_CACHE_BYTES) {
-		copy_cache.slot[copy_cache.n].p = p;
-		copy_cache.slot[copy_cache.n++].len = len;
-		copy_cache.bytes += len;
-		kept = true;
-	}
+	while (copy_cache.n == COPY_CACHE_SLOTS || copy_cache.bytes + len > COPY_CACHE_BYTES)
+		old[nold++] = copy_cache_remove(0);
+	copy_cache.slot[copy_cache.n].p = p;
+	copy_cache.slot[copy_cache.n++].len = len;
+	copy_cache.bytes += len;
 	pthread_mutex_unlock(&copy_cache.lock);
-	return kept;
+	for (size_t i = 0; i < nold; i++)
+		munmap(old[i].p, old[i].len);
+	return true;
 }
 
 void zbl__copy_cache_flush(void)

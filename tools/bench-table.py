@@ -35,6 +35,11 @@ def targets(doc):
             yield key, row, num, den, t
 
 
+def ratio(v):
+    # Three decimals near 1, where 0.998 must not read as a failing 1.00.
+    return "%.3f" % v if v < 10 else "%.0f" % v
+
+
 def verdict(t):
     if t["kind"].startswith("info"):
         return "info"
@@ -64,7 +69,7 @@ def main(paths):
         cells = []
         for runs in later:
             tt = runs.get(key)
-            cells.append("%.2f %s" % (tt["value"], verdict(tt)) if tt else "-")
+            cells.append("%s %s" % (ratio(tt["value"]), verdict(tt)) if tt else "-")
         print("| %s | %s | %s | %s | %s | %s | %s |" % (
             row["name"], t["num"], t["den"], figure(num, row["unit"]),
             figure(den, row["unit"]), goal(t), " | ".join(cells)))
