@@ -41,6 +41,8 @@ DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev dox
                node-llhttp curl
 # Needed only by the benchmarks (libevent's evbuffer is a baseline).
 BENCH_DEPS  := libevent-dev
+# The fuzz test that make check runs (and make fuzz): clang with libFuzzer.
+FUZZ_DEPS   := clang-14 libclang-rt-14-dev
 EXTRA_DEPS  ?=
 BENCH_ARGS  ?=
 
@@ -49,7 +51,7 @@ BENCH_ARGS  ?=
 .NOTPARALLEL:
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps bench-deps build configure check check-asan check-tsan check-valgrind fuzz install \
+.PHONY: all deps bench-deps fuzz-deps build configure check check-asan check-tsan check-valgrind fuzz install \
 	docs demo bench bench-server clean
 
 all: build
@@ -59,6 +61,9 @@ deps:
 
 bench-deps:
 	@tools/deps.sh $(BENCH_DEPS)
+
+fuzz-deps:
+	@tools/deps.sh $(FUZZ_DEPS)
 
 # Configuring every time is cheap and picks up new files in src/, tests/,
 # bench/ and examples/ as well as changed CMAKE_ARGS.
@@ -71,7 +76,7 @@ configure: deps
 build: configure
 	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
 
-check: build
+check: fuzz-deps bench-deps build
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
@@ -96,7 +101,7 @@ check-tsan: deps
 check-valgrind: build
 	tools/valgrind.sh $(BUILD_DIR) $(JOBS)
 
-fuzz:
+fuzz: fuzz-deps
 	fuzz/run.sh fuzz $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 install: build
