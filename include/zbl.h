@@ -419,8 +419,12 @@ ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len);
 /**
  * @brief Writes all of @p bl to @p fd; @p bl is unchanged.
  *
- * Retries partial writes and EINTR; memory segments go by writev(2),
- * kernel-page segments by splice(2) (see zbl_splice_to()).
+ * Retries partial writes and EINTR; memory segments go by writev(2), or to
+ * a socket by sendmsg(2) with MSG_NOSIGNAL (and MSG_MORE when kernel pages
+ * follow, so a head and its body share packets); kernel-page segments by
+ * splice(2) or sendfile(2) (see zbl_splice_to()). SIGPIPE never reaches the
+ * process: it is blocked in the calling thread around the writes that can
+ * raise it.
  * @return bytes written (the list's length on a blocking descriptor); on a
  *         non-blocking one the bytes written before EAGAIN, or -EAGAIN if
  *         none; -EPIPE/-ECONNRESET if the peer is gone; another -errno.

@@ -4,6 +4,7 @@
  * of kernel-page blocks into user memory.
  */
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -131,6 +132,10 @@ void zbl__copy_cache_flush(void)
  */
 static void *map_fresh(size_t len)
 {
+	if (len > PTRDIFF_MAX - HUGE_PAGE_BYTES) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (len < HUGE_PAGE_BYTES)
 		return zbl__sys_mmap_anon(len, MAP_POPULATE);
 	size_t span = len + HUGE_PAGE_BYTES;
@@ -160,6 +165,10 @@ size_t zbl__copy_map_len(size_t len)
 char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only)
 {
 	*maplen = 0;
+	if (len > PTRDIFF_MAX - COPY_MMAP_ROUND) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	if (len < COPY_MMAP_BYTES_MIN)
 		return zbl__sys_malloc(len ? len : 1);
 	void *p = copy_cache_take(copy_map_len(len), maplen);
@@ -173,7 +182,13 @@ void zbl__copy_free(char *p, size_t maplen)
 {
 	if (!p)
 		return;
-	if (!maplen)
+	/*
+	 * A memfd's mapping is shared: after fork() parent and child would both
+	 * reuse it (a block header in it would even share its refcount). Never kept.
+	 */
+	if (maplen & ZBL__MAP_SHARED)
+		munmap(p, maplen & ~ZBL__MAP_SHARED);
+	else if (!maplen)
 		free(p);
 	else if (!copy_cache_give(p, maplen))
 		munmap(p, maplen);
@@ -190,7 +205,7 @@ struct zbl__block *zbl__block_new_inline(size_t cap)
 {
 	size_t maplen;
 
-	if (cap > SIZE_MAX - sizeof(struct zbl__block) - COPY_MMAP_ROUND)
+	if (cap > PTRDIFF_MAX - sizeof(struct zbl__block) - COPY_MMAP_ROUND)
 		return NULL;
 	struct zbl__block *b = (struct zbl__block *)zbl__copy_alloc(sizeof(*b) + cap, &maplen,
 								    false);

@@ -208,8 +208,11 @@ int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen)
 	/* Reused memory first, then a memfd, then fresh memory. */
 	p = zbl__copy_alloc(b->cap, maplen, true);
 	size_t moved = 0;
-	if (!p && (*maplen = zbl__copy_map_len(b->cap)) != 0)
+	if (!p && (*maplen = zbl__copy_map_len(b->cap)) != 0) {
 		p = splice_to_memfd(scratch.rfd, head, len, *maplen, &moved);
+		if (p)
+			*maplen |= ZBL__MAP_SHARED;
+	}
 	if (!p)
 		p = zbl__copy_alloc(b->cap, maplen, false);
 	err = p ? read_all(scratch.rfd, p + head + moved, len - moved) : -ENOMEM;

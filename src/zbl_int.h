@@ -142,6 +142,8 @@ void zbl__pipe_lock(const struct zbl__block *b, bool exclusive);
 void zbl__pipe_unlock(const struct zbl__block *b);
 void zbl__copy_cache_flush(void);
 char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only);
+/* Set in a mapping length handed to zbl__copy_free(): a memfd's (shared) mapping. */
+#define ZBL__MAP_SHARED ((size_t)1)
 void zbl__copy_free(char *p, size_t maplen);
 size_t zbl__copy_map_len(size_t len);
 

@@ -99,6 +99,19 @@ static void test_append_zero_rejects_null_and_impossible_lengths(void **state)
 		fail_msg("zbl_append_zero making the length overflow returned %d", rc);
 	assert_unchanged(&s, bl);
 	zbl_free(bl);
+	/*
+	 * An empty list cannot overflow its length, so these reach the
+	 * allocator: sizes whose mapping length would wrap must fail cleanly.
+	 */
+	zbl_t *empty = zt_new();
+	const size_t huge[] = { SIZE_MAX - ((size_t)1 << 20), SIZE_MAX / 2 + 1, PTRDIFF_MAX,
+				PTRDIFF_MAX - ((size_t)1 << 20) };
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		assert_rc(zbl_append_zero(empty, huge[i]), -ENOMEM);
+		assert_size_equal(zbl_length(empty), 0);
+		assert_size_equal(zbl_segments(empty), 0);
+	}
+	zbl_free(empty);
 }
 
 static void test_append_ref_rejects_null_without_calling_release(void **state)
