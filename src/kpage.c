@@ -471,7 +471,12 @@ static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, 
 		return FILL_EOF;
 	if (errno != EAGAIN)
 		return FILL_ERROR;
-	/* EAGAIN: the source is empty, or the pipe ran out of slots before bytes. */
+	/*
+	 * EAGAIN: the source is empty, or the pipe ran out of slots before
+	 * bytes. An empty pipe has every slot free: the source was empty.
+	 */
+	if (empty)
+		return FILL_EMPTY;
 	return readable_now(fd) ? FILL_PIPE_FULL : FILL_EMPTY;
 }
 
@@ -489,9 +494,8 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 {
 	size_t total = 0;
 	int races = 0, full_verdicts = 0;
-	int fl = zbl__sys_fcntl(fd, F_GETFL, 0);
-	/* A pipe source stays on non-blocking splices: see splice_into() and fd_waits(). */
-	bool blocking = fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd);
+	/* @fd's F_GETFL flags, asked only when a splice found nothing (-2: not yet). */
+	int fl = -2;
 
 	*fallback = false;
 	while (total < len) {
@@ -516,7 +520,19 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 				return total ? (ssize_t)total : -ENOMEM;
 			}
 		}
-		enum fill_result res = splice_into(fd, off, b, len - total, blocking, &moved);
+		bool was_empty = b->cap == b->u.k.head;
+		enum fill_result res = splice_into(fd, off, b, len - total, false, &moved);
+		/*
+		 * Nothing there yet. A blocking socket source may wait for it in
+		 * one blocking splice into the empty pipe (a pipe source stays on
+		 * non-blocking splices and poll: see splice_into() and fd_waits()).
+		 */
+		if (res == FILL_EMPTY) {
+			if (fl == -2)
+				fl = zbl__sys_fcntl(fd, F_GETFL, 0);
+			if (was_empty && fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd))
+				res = splice_into(fd, off, b, len - total, true, &moved);
+		}
 		err = errno;
 		if (res == FILL_MOVED) {
 			b->cap += (size_t)moved;
@@ -564,6 +580,8 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			 * SPLICE_F_NONBLOCK also makes pipe and AF_UNIX sources
 			 * non-blocking: for a blocking source, wait as read(2) would.
 			 */
+			if (fl >= 0 && (fl & O_NONBLOCK))
+				return total ? (ssize_t)total : -EAGAIN;
 			if (fd_waits(fd, POLLIN))
 				continue;
 			return total ? (ssize_t)total : -EAGAIN;
