@@ -36,6 +36,21 @@ struct peer {
 	int err;
 };
 
+/* Splices @n bytes from pipe @rfd to @out; 0, or -errno (-EIO if @out took nothing). */
+static int splice_all(int rfd, int out, size_t n)
+{
+	for (size_t put = 0; put < n;) {
+		ssize_t w = splice(rfd, NULL, out, NULL, n - put, SPLICE_F_MOVE);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		put += (size_t)w;
+	}
+	return 0;
+}
+
 static void *sender_main(void *arg)
 {
 	struct peer *p = arg;
@@ -83,15 +98,8 @@ static void *receiver_main(void *arg)
 
 		if (p->use_splice) {
 			r = splice(p->fd, NULL, pp[1], NULL, BENCH_CHUNK_BYTES, SPLICE_F_MOVE);
-			for (ssize_t put = 0; r > 0 && put < r;) {
-				ssize_t w = splice(pp[0], NULL, null, NULL, (size_t)(r - put),
-						   SPLICE_F_MOVE);
-				if (w <= 0) {
-					p->err = w < 0 ? -errno : -EIO;
-					goto out;
-				}
-				put += w;
-			}
+			if (r > 0 && (p->err = splice_all(pp[0], null, (size_t)r)) < 0)
+				goto out;
 		} else {
 			r = read(p->fd, buf, sizeof(buf));
 			if (r > 0 && p->crc_on)
@@ -191,17 +199,8 @@ static ssize_t move_splice(int in, int out, int64_t *in_off, size_t limit)
 			break;
 		if (in_off)
 			*in_off = o;
-		for (ssize_t put = 0; put < r;) {
-			ssize_t w = splice(p[0], NULL, out, NULL, (size_t)(r - put), SPLICE_F_MOVE);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				ret = w < 0 ? -errno : -EIO;
-				goto out;
-			}
-			put += w;
-		}
+		if ((ret = splice_all(p[0], out, (size_t)r)) < 0)
+			goto out;
 		total += (size_t)r;
 	}
 out:
@@ -276,17 +275,8 @@ static ssize_t move_splice_held(int in, int out, size_t msg)
 			got += (size_t)ret;
 		}
 		for (size_t i = 0; i < used; i++)
-			for (size_t put = 0; put < held[i];) {
-				ssize_t w = splice(p[i][0], NULL, out, NULL, held[i] - put,
-						   SPLICE_F_MOVE);
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w <= 0) {
-					ret = w < 0 ? -errno : -EIO;
-					goto out;
-				}
-				put += (size_t)w;
-			}
+			if ((ret = splice_all(p[i][0], out, held[i])) < 0)
+				goto out;
 		total += got;
 	}
 	ret = 0;

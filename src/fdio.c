@@ -144,13 +144,16 @@ ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 	return zbl__write_out(bl, fd, off, flags);
 }
 
-/* Writes iovecs to @fd (at *off when given); -errno on failure. */
-static ssize_t write_iov(int fd, int64_t *off, const struct iovec *iov, int n)
+/*
+ * Writes iovecs to @fd (at *off when given) by writev, or with @flags >= 0
+ * to a socket by sendmsg(@flags); -errno on failure.
+ */
+static ssize_t write_iov(int fd, int64_t *off, const struct iovec *iov, int n, int flags)
 {
 	ssize_t r;
 
 	do {
-		r = zbl__sys_writev(fd, iov, n, off);
+		r = flags >= 0 ? zbl__sys_sendmsg(fd, iov, n, flags) : zbl__sys_writev(fd, iov, n, off);
 	} while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
@@ -195,19 +198,15 @@ static ssize_t write_memory_run(const zbl_t *bl, size_t i, size_t skip, int fd, 
 	}
 	*run_segs = (size_t)n;
 	if (!off && o->sock != 0) {
-		int flags = MSG_NOSIGNAL | (i < bl->count ? MSG_MORE : 0);
-		do {
-			r = zbl__sys_sendmsg(fd, iov, n, flags);
-		} while (r < 0 && errno == EINTR);
-		if (r >= 0 || errno != ENOTSOCK) {
+		r = write_iov(fd, NULL, iov, n, MSG_NOSIGNAL | (i < bl->count ? MSG_MORE : 0));
+		if (r != -ENOTSOCK) {
 			o->sock = 1;
-			r = r < 0 ? -errno : r;
 			goto out;
 		}
 		o->sock = 0;
 	}
 	guard_on(o);
-	r = write_iov(fd, off, iov, n);
+	r = write_iov(fd, off, iov, n, -1);
 out:
 	if (r > 0)
 		ZBL__STAT_ADD(bytes_copied_out, r);
@@ -230,7 +229,7 @@ static ssize_t write_file_copy(const struct zbl__block *b, size_t from, size_t l
 	if (r == 0)
 		return -ENODATA; /* the file shrank after zbl_append_file */
 	struct iovec iov = { buf, (size_t)r };
-	r = write_iov(fd, off, &iov, 1);
+	r = write_iov(fd, off, &iov, 1, -1);
 	if (r > 0) {
 		ZBL__STAT_ADD(fallbacks, 1);
 		ZBL__STAT_ADD(bytes_copied_out, r);
@@ -318,7 +317,7 @@ static ssize_t write_bounced(const zbl_t *bl, size_t pos, int fd, int64_t *off)
 		}
 		struct iovec iov = { buf, n };
 		int64_t at = off ? *off + (int64_t)done : 0;
-		ssize_t r = write_iov(fd, off ? &at : NULL, &iov, 1);
+		ssize_t r = write_iov(fd, off ? &at : NULL, &iov, 1, -1);
 		if (r <= 0) {
 			err = r ? r : -EIO;
 			break;

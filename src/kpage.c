@@ -280,13 +280,15 @@ int zbl__kpage_read_window(const struct zbl__seg *s, char *dst)
 
 /*
  * For a blocking @fd, waits until it is ready for @events and returns true;
- * false at once for a non-blocking one.
+ * false at once for a non-blocking one. @fl is @fd's F_GETFL flags, or -2
+ * to ask for them here.
  */
-static bool fd_waits(int fd, short events)
+static bool fd_waits(int fd, int fl, short events)
 {
-	int fl = zbl__sys_fcntl(fd, F_GETFL, 0);
 	struct pollfd p = { .fd = fd, .events = events };
 
+	if (fl == -2)
+		fl = zbl__sys_fcntl(fd, F_GETFL, 0);
 	if (fl < 0 || (fl & O_NONBLOCK))
 		return false;
 	while (zbl__sys_poll(&p, 1, -1) < 0)
@@ -322,7 +324,7 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
 		 * splice non-blocking if either end is: for a blocking
 		 * destination, wait as write(2) would.
 		 */
-		if (r < 0 && errno == EAGAIN && is_fifo(fd) && fd_waits(fd, POLLOUT))
+		if (r < 0 && errno == EAGAIN && is_fifo(fd) && fd_waits(fd, -2, POLLOUT))
 			continue;
 		if (r <= 0) {
 			if (done)
@@ -435,9 +437,6 @@ static struct zbl__seg *open_pipe_tail(zbl_t *bl)
 	return s;
 }
 
-/* Times an EAGAIN on an empty pipe is retried before it is called an error. */
-#define SPLICE_RACE_RETRIES 64
-
 /* Consecutive "pipe full" verdicts, with no byte moved between, before a pipe is sealed. */
 #define PIPE_FULL_VERDICTS 8
 
@@ -493,9 +492,13 @@ static bool splice_unsupported(int err)
 static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool *fallback)
 {
 	size_t total = 0;
-	int races = 0, full_verdicts = 0;
-	/* @fd's F_GETFL flags, asked only when a splice found nothing (-2: not yet). */
+	int full_verdicts = 0;
+	/*
+	 * @fd's F_GETFL flags, asked only when a splice first finds nothing
+	 * (-2: not yet), and whether it may then wait in a blocking splice.
+	 */
 	int fl = -2;
+	bool splice_waits = false;
 
 	*fallback = false;
 	while (total < len) {
@@ -528,9 +531,11 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 		 * non-blocking splices and poll: see splice_into() and fd_waits()).
 		 */
 		if (res == FILL_EMPTY) {
-			if (fl == -2)
+			if (fl == -2) {
 				fl = zbl__sys_fcntl(fd, F_GETFL, 0);
-			if (was_empty && fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd))
+				splice_waits = fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd);
+			}
+			if (was_empty && splice_waits)
 				res = splice_into(fd, off, b, len - total, true, &moved);
 		}
 		err = errno;
@@ -555,18 +560,11 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 		switch (res) {
 		case FILL_PIPE_FULL:
 			/*
-			 * An empty pipe cannot be full: bytes arrived between the
-			 * splice and the poll. Try again, a bounded number of times.
-			 */
-			if (!tail) {
-				if (++races < SPLICE_RACE_RETRIES)
-					continue;
-				return total ? (ssize_t)total : -EIO;
-			}
-			/*
-			 * Data may have arrived between the EAGAIN and the poll. A
-			 * pipe out of slots fails every time, so believe "full" only
-			 * after it repeats without any byte moving in between.
+			 * Only a pipe holding bytes (a tail) can be full: see
+			 * splice_into(). Data may have arrived between the EAGAIN
+			 * and the poll. A pipe out of slots fails every time, so
+			 * believe "full" only after it repeats without any byte
+			 * moving in between.
 			 */
 			if (++full_verdicts < PIPE_FULL_VERDICTS)
 				continue;
@@ -580,9 +578,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			 * SPLICE_F_NONBLOCK also makes pipe and AF_UNIX sources
 			 * non-blocking: for a blocking source, wait as read(2) would.
 			 */
-			if (fl >= 0 && (fl & O_NONBLOCK))
-				return total ? (ssize_t)total : -EAGAIN;
-			if (fd_waits(fd, POLLIN))
+			if (fd_waits(fd, fl, POLLIN))
 				continue;
 			return total ? (ssize_t)total : -EAGAIN;
 		default:
