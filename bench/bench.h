@@ -20,8 +20,8 @@
 
 #include "zbl.h"
 
-#define BENCH_MAX_VARIANTS 6
-#define BENCH_MAX_TARGETS 6
+#define BENCH_MAX_VARIANTS 8
+#define BENCH_MAX_TARGETS 8
 #define BENCH_MAX_ROUNDS 64
 #define BENCH_MAX_ROWS 48
 
@@ -84,6 +84,8 @@ struct bench_row {
 	int ntargets;
 	struct bench_target targets[BENCH_MAX_TARGETS];
 	void *ctx;                   /* the row's own state */
+	const struct bench *bench;   /* the run this row belongs to */
+	int round;                   /* the round being run, set before prep */
 	struct bench_result res[BENCH_MAX_VARIANTS];
 	bool failed;                 /* a variant failed or moved the wrong bytes */
 	char error[160];
@@ -124,6 +126,8 @@ int bench_add_variant(struct bench_row *row, const char *name,
 void bench_add_target(struct bench_row *row, int num, int den, enum bench_target_kind kind,
 		      double threshold);
 int bench_run_row(struct bench *b, struct bench_row *row);
+/* Whether this round's check verifies the result (a prep may prepare for it). */
+bool bench_round_verifies(const struct bench_row *row);
 void bench_fail(struct bench_row *row, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void bench_add_mem(struct bench *b, const char *name, double bytes, double rss_bytes);
@@ -143,6 +147,12 @@ uint32_t bench_crc(uint32_t crc, const void *p, size_t len);
 int bench_tcp_pair(int *rx, int *tx);
 int bench_write_all(int fd, const void *p, size_t len);
 int bench_temp_file(const struct bench *b, const char *tag);
+/*
+ * Whether a virtio-balloon device takes freed guest memory back (free page
+ * reporting): memory freed here then costs a host fault per page when it
+ * is used again, so rows must not free and refault between rounds.
+ */
+bool bench_free_page_reporting(void);
 /* CRC of the first len bytes of a file, by pread; -1 (as int64) on error. */
 int64_t bench_file_crc(int fd, size_t len);
 int bench_pipe(int p[2], size_t bytes);

@@ -56,6 +56,7 @@ struct bench_row *bench_row_new(struct bench *b, const char *group, enum bench_u
 		return NULL;
 	row->group = group;
 	row->unit = unit;
+	row->bench = b;
 	snprintf(row->name, sizeof(row->name), "%s", group);
 	va_start(ap, fmt);
 	vsnprintf(row->title, sizeof(row->title), fmt, ap);
@@ -199,12 +200,12 @@ static void print_row(const struct bench_row *row, int rounds)
 	const bool bytes = row->unit == BENCH_BYTES;
 
 	printf("\n== %s: %s\n", row->name, row->title);
-	printf("   %-30s %12s %12s %12s\n", "variant", bytes ? "GB/s" : "Mops/s",
+	printf("   %-36s %12s %12s %12s\n", "variant", bytes ? "GB/s" : "Mops/s",
 	       bytes ? "CPU s/GB" : "CPU ns/op", "ms/round");
 	for (int v = 0; v < row->nvariants; v++) {
 		const struct bench_result *r = &row->res[v];
 
-		printf("   %-30s %12.3f %12.3f %12.2f\n", row->variants[v].name,
+		printf("   %-36s %12.3f %12.3f %12.2f\n", row->variants[v].name,
 		       r->med_thru / 1e6 / (bytes ? 1e3 : 1), r->med_cpu * 1e9,
 		       r->med_wall * 1e3);
 	}
@@ -243,6 +244,11 @@ static void print_row(const struct bench_row *row, int rounds)
 		printf("   ERROR: %s\n", row->error);
 }
 
+bool bench_round_verifies(const struct bench_row *row)
+{
+	return row->round == 0 || row->bench->verify_all;
+}
+
 int bench_run_row(struct bench *b, struct bench_row *row)
 {
 	const int n = row->nvariants;
@@ -259,6 +265,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 
 			if (b->variant && !strstr(var->name, b->variant))
 				continue;
+			row->round = r;
 			zbl_stats_get(&s0);
 			if (var->prep && (err = var->prep(row, v)) < 0) {
 				bench_fail(row, "%s: prep failed: %s", var->name, strerror(-err));
@@ -274,7 +281,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 				bench_fail(row, "%s: %s", var->name, strerror(-err));
 				break;
 			}
-			if (var->check && (err = var->check(row, v, r == 0 || b->verify_all)) < 0) {
+			if (var->check && (err = var->check(row, v, bench_round_verifies(row))) < 0) {
 				bench_fail(row, "%s: wrong result (%s)", var->name, strerror(-err));
 				break;
 			}
@@ -402,7 +409,8 @@ int bench_write_json(const struct bench *b, const char *path)
 	json_str(f, u.release);
 	fprintf(f, ", \"machine\": ");
 	json_str(f, u.machine);
-	fprintf(f, ", \"cpus\": %ld},\n", sysconf(_SC_NPROCESSORS_ONLN));
+	fprintf(f, ", \"cpus\": %ld, \"free_page_reporting\": %s},\n",
+		sysconf(_SC_NPROCESSORS_ONLN), bench_free_page_reporting() ? "true" : "false");
 	fprintf(f, "  \"rounds\": %d,\n  \"quick\": %s,\n  \"scale\": ", b->rounds,
 		b->quick ? "true" : "false");
 	json_num(f, b->scale);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <isa-l/crc.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -190,4 +191,25 @@ size_t bench_heap_bytes(void)
 	struct mallinfo2 mi = mallinfo2();
 
 	return mi.uordblks + mi.hblkhd;
+}
+
+bool bench_free_page_reporting(void)
+{
+	glob_t g;
+	bool on = false;
+
+	if (glob("/sys/bus/virtio/drivers/virtio_balloon/*/features", 0, NULL, &g) != 0)
+		return false;
+	for (size_t i = 0; i < g.gl_pathc && !on; i++) {
+		char bits[65] = "";
+		FILE *f = fopen(g.gl_pathv[i], "re");
+
+		if (!f)
+			continue;
+		/* One character per feature bit; VIRTIO_BALLOON_F_REPORTING is bit 5. */
+		on = fgets(bits, sizeof(bits), f) && strlen(bits) > 5 && bits[5] == '1';
+		fclose(f);
+	}
+	globfree(&g);
+	return on;
 }

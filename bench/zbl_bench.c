@@ -143,6 +143,10 @@ int main(int argc, char **argv)
 	       caps.pipe_bytes, caps.pipe_max_size, caps.pipe_user_pages_soft,
 	       caps.budget_applies ? "" : " (not applied to this process)",
 	       caps.splice_file_aliases ? "yes" : "no", caps.vmsplice_aliases ? "yes" : "no");
+	if (bench_free_page_reporting())
+		printf("free page reporting: on (a virtio-balloon takes freed memory back and "
+		       "faulting it in again is slow; ingest overwrites its file in place, "
+		       "appends/fresh pays it on purpose)\n");
 	printf("CPU = getrusage user+sys of the whole process (peer threads included)\n");
 
 	ret |= bench_rows_net(&b);
