@@ -322,8 +322,9 @@ out:
 	return ret < 0 ? ret : (ssize_t)total;
 }
 
-/* zbl: take up to @msg bytes as kernel pages, then write them out draining. */
-static ssize_t move_zbl(int in, int out, size_t msg)
+/* zbl: take up to @msg bytes as kernel pages (@flags: zbl_splice_from's), then
+ * write them out draining. */
+static ssize_t move_zbl(int in, int out, size_t msg, unsigned flags)
 {
 	zbl_t *bl = zbl_new();
 	size_t total = 0;
@@ -331,7 +332,7 @@ static ssize_t move_zbl(int in, int out, size_t msg)
 
 	if (!bl)
 		return -ENOMEM;
-	while ((r = zbl_splice_from(bl, in, NULL, msg, 0)) > 0) {
+	while ((r = zbl_splice_from(bl, in, NULL, msg, flags)) > 0) {
 		ssize_t w = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
 
 		if (w < 0) {
@@ -465,7 +466,7 @@ static int ingest_run(struct bench_row *row, int v, double *work)
 		got = move_splice_held(c->rx, c->file, BENCH_MSG_BYTES);
 		break;
 	case INGEST_ZBL:
-		got = move_zbl(c->rx, c->file, BENCH_MSG_BYTES);
+		got = move_zbl(c->rx, c->file, BENCH_MSG_BYTES, 0);
 		break;
 	case INGEST_COPY_STREAM:
 		got = move_copy(c->rx, c->file, NULL, BENCH_CHUNK_BYTES, SIZE_MAX);
@@ -722,7 +723,7 @@ static int rows_f2s(struct bench *b)
 /* relay: socket -> socket */
 
 /* The variants, in the order they are added. */
-enum { RELAY_COPY, RELAY_SPLICE, RELAY_SPLICE_NB, RELAY_ZBL, RELAY_ZBL_NB };
+enum { RELAY_COPY, RELAY_SPLICE, RELAY_SPLICE_NB, RELAY_ZBL, RELAY_ZBL_NB, RELAY_ZBL_SOME };
 
 struct relay {
 	size_t total;
@@ -782,7 +783,10 @@ static int relay_run(struct bench_row *row, int v, double *work)
 		got = move_splice(c->a_rx, c->b_tx, NULL, SIZE_MAX, true);
 		break;
 	case RELAY_ZBL:
-		got = move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES);
+		got = move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, 0);
+		break;
+	case RELAY_ZBL_SOME:
+		got = move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, ZBL_SOME);
 		break;
 	default:
 		got = move_zbl_nonblock(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES);
@@ -835,7 +839,8 @@ static int row_relay(struct bench *b)
 		 "copy forwards what each read() returns (up to 1 MiB); raw splice 1 MiB through "
 		 "one pipe, blocking (a thread per connection) or non-blocking with poll (an "
 		 "event loop); zbl_splice_from 1 MiB (blocking: waits for all of it; "
-		 "non-blocking: what has arrived) then zbl_splice_to(ZBL_DRAIN)");
+		 "non-blocking: what has arrived; ZBL_SOME: blocking, what has arrived, the "
+		 "raw loop's shape) then zbl_splice_to(ZBL_DRAIN)");
 	bench_add_variant(row, "read/write copy", relay_prep, relay_run, relay_check);
 	int spl = bench_add_variant(row, "raw splice", relay_prep, relay_run, relay_check);
 	int spl_nb = bench_add_variant(row, "raw splice, non-blocking", relay_prep, relay_run,
@@ -845,6 +850,9 @@ static int row_relay(struct bench *b)
 				       relay_check);
 	bench_add_target(row, zbl, spl, BENCH_THRU_GE, 0.95);
 	bench_add_target(row, zbl_nb, spl_nb, BENCH_THRU_GE, 0.95);
+	int zbl_some = bench_add_variant(row, "zbl, ZBL_SOME", relay_prep, relay_run,
+					 relay_check);
+	bench_add_target(row, zbl_some, spl, BENCH_INFO, 0);
 	bench_add_target(row, zbl_nb, spl, BENCH_INFO, 0);
 	bench_add_target(row, zbl, RELAY_COPY, BENCH_INFO, 0);
 	ret = bench_run_row(b, row);

@@ -95,6 +95,18 @@ struct zbl_stats {
  */
 #define ZBL_DRAIN 0x1u
 
+/**
+ * @brief Flag for zbl_splice_from(): return what has arrived, as recv(2) does.
+ *
+ * The call returns as soon as one splice has moved bytes and found no more
+ * waiting: a blocking descriptor is waited on only until the first bytes
+ * come, and a non-blocking one is not asked again for more (no closing
+ * EAGAIN). Without it, the call waits for @p len bytes on a blocking
+ * descriptor and takes bytes until EAGAIN on a non-blocking one. For a
+ * relay that forwards bytes as they come, whatever its threading.
+ */
+#define ZBL_SOME 0x2u
+
 /* ------------------------------------------------------------------------ */
 /** @name Lifecycle and queries */
 /** @{ */
@@ -438,7 +450,8 @@ ssize_t zbl_write_fd(const zbl_t *bl, int fd);
  * from it the bytes are copied instead (counted in fallbacks and
  * bytes_copied_in). Same stopping rule as zbl_read_fd(). Respects the
  * descriptor's blocking mode.
- * @param flags 0 (no flags are defined yet; others give -EINVAL).
+ * @param flags 0, or ::ZBL_SOME to return once bytes have arrived (others
+ *        give -EINVAL).
  * @return bytes appended; 0 at end of file; -errno as zbl_read_fd().
  */
 ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned flags);

@@ -74,7 +74,7 @@ int zbl__file_read(struct zbl__block *b, char *dst)
  * the end of the list. Returns bytes appended, 0 at end of file, or -errno
  * when nothing was read; see zbl_read_fd for the stopping rule.
  */
-ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len)
+ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some)
 {
 	size_t total = 0, chunk = READ_CHUNK_BYTES_MIN;
 
@@ -114,6 +114,8 @@ ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len)
 		if (off)
 			*off += (int64_t)got;
 		total += got;
+		if (some && got < want)
+			break; /* ZBL_SOME: what had arrived */
 		/* A full read suggests more is waiting: read bigger pieces next time. */
 		if (got == want && chunk < READ_CHUNK_BYTES_MAX)
 			chunk *= 2;
@@ -127,7 +129,7 @@ ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	return zbl__read_copy(bl, fd, NULL, len);
+	return zbl__read_copy(bl, fd, NULL, len, false);
 }
 
 ssize_t zbl_write_fd(const zbl_t *bl, int fd)

@@ -488,8 +488,9 @@ static bool splice_unsupported(int err)
 	return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP;
 }
 
-/* Moves the bytes; returns bytes appended, 0 at end of file, or -errno. */
-static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool *fallback)
+/* Moves the bytes; returns bytes appended, 0 at end of file, or -errno. @some: ZBL_SOME. */
+static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool some,
+			      bool *fallback)
 {
 	size_t total = 0;
 	int full_verdicts = 0;
@@ -524,13 +525,15 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			}
 		}
 		bool was_empty = b->cap == b->u.k.head;
+		size_t room = b->u.k.pipe.size - (b->cap - b->u.k.head);
+		size_t asked = len - total < room ? len - total : room;
 		enum fill_result res = splice_into(fd, off, b, len - total, false, &moved);
 		/*
 		 * Nothing there yet. A blocking socket source may wait for it in
 		 * one blocking splice into the empty pipe (a pipe source stays on
 		 * non-blocking splices and poll: see splice_into() and fd_waits()).
 		 */
-		if (res == FILL_EMPTY) {
+		if (res == FILL_EMPTY && !(some && total)) {
 			if (fl == -2) {
 				fl = zbl__sys_fcntl(fd, F_GETFL, 0);
 				splice_waits = fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd);
@@ -553,6 +556,9 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 			total += (size_t)moved;
 			full_verdicts = 0;
 			ZBL__STAT_ADD(bytes_spliced_in, moved);
+			/* ZBL_SOME: a splice that took less than it could found the source empty. */
+			if (some && (size_t)moved < asked)
+				return (ssize_t)total;
 			continue;
 		}
 		if (!tail)
@@ -574,6 +580,8 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 		case FILL_EOF:
 			return (ssize_t)total;
 		case FILL_EMPTY:
+			if (some && total)
+				return (ssize_t)total;
 			/*
 			 * SPLICE_F_NONBLOCK also makes pipe and AF_UNIX sources
 			 * non-blocking: for a blocking source, wait as read(2) would.
@@ -597,7 +605,7 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
 	bool fallback;
 	ssize_t r, c;
 
-	if (!bl || fd < 0 || flags || (off && *off < 0))
+	if (!bl || fd < 0 || (flags & ~ZBL_SOME) || (off && *off < 0))
 		return -EINVAL;
 	/* "Up to len": never more than the list or a file offset can hold. */
 	if (len > SIZE_MAX - bl->len)
@@ -608,11 +616,11 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
 		len = (size_t)(INT64_MAX - *off);
 	if (len == 0)
 		return 0;
-	r = splice_from_fd(bl, fd, off, len, &fallback);
-	if (r < 0 || !fallback)
+	r = splice_from_fd(bl, fd, off, len, flags & ZBL_SOME, &fallback);
+	if (r < 0 || !fallback || (r && (flags & ZBL_SOME)))
 		return r;
 	/* The kernel would not hold these bytes as pages: copy the rest, and say so. */
-	c = zbl__read_copy(bl, fd, off, len - (size_t)r);
+	c = zbl__read_copy(bl, fd, off, len - (size_t)r, flags & ZBL_SOME);
 	if (c > 0) {
 		ZBL__STAT_ADD(fallbacks, 1);
 		zbl__trace("fallback: zbl_splice_from", (size_t)c);

@@ -178,7 +178,7 @@ struct zbl__sigpipe_guard {
 void zbl__sigpipe_block(struct zbl__sigpipe_guard *g);
 void zbl__sigpipe_restore(struct zbl__sigpipe_guard *g, bool epipe);
 int zbl__file_read(struct zbl__block *b, char *dst);
-ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len);
+ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some);
 ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags);
 ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
 			      bool more);

@@ -439,7 +439,7 @@ static void test_splice_from_rejects_bad_arguments_without_change(void **state)
 	zt_write_full(p[1], "xy", 2);
 	zt_snap_take(&s, bl);
 	assert_rc(zbl_splice_from(NULL, fd, NULL, 1, 0), -EINVAL);
-	assert_rc(zbl_splice_from(bl, fd, NULL, 1, 0x2), -EINVAL);
+	assert_rc(zbl_splice_from(bl, fd, NULL, 1, 0x4), -EINVAL);
 	assert_rc(zbl_splice_from(bl, fd, NULL, 1, ~0u), -EINVAL);
 	r = zbl_splice_from(bl, -1, NULL, 1, 0);
 	if (r != -EINVAL && r != -EBADF)

@@ -672,6 +672,79 @@ static void test_splice_from_on_blocking_tcp_socket_waits_for_len_bytes_like_rea
 	stopping_rule(ZK_TCP, true);
 }
 
+/*
+ * ZBL_SOME: return what has arrived, as recv(2) does. The same writer (100
+ * bytes, a 150 ms pause, 100 more, end): the first call returns the first
+ * 100 instead of waiting for 200, the next the second 100.
+ */
+static void some_rule(enum zk_kind k, bool nonblocking)
+{
+	int fds[2];
+	unsigned char bytes[200];
+	struct zk_writer w = { .buf = bytes, .len = 200, .chunk = 100, .delay_us = 150000,
+			       .end = 1 };
+	zbl_t *bl = zt_new();
+	ssize_t r = 0, calls = 0;
+	size_t have = 0;
+
+	zk_pat_fill(bytes, sizeof(bytes), 110 + k, 0);
+	zk_pair(k, fds);
+	if (nonblocking)
+		zk_set_nonblock(fds[0], true);
+	w.fd = fds[1];
+	zk_writer_start(&w);
+	while (have < 200 && (r = zbl_splice_from(bl, fds[0], NULL, 200 - have, ZBL_SOME)) != 0) {
+		if (r == -EAGAIN && nonblocking) {
+			struct pollfd p = { .fd = fds[0], .events = POLLIN };
+			poll(&p, 1, 5000);
+			continue;
+		}
+		if (r < 0)
+			fail_msg("zbl_splice_from(ZBL_SOME) on a %s: %s", zk_kind_name[k],
+				 strerror((int)-r));
+		if (calls++ == 0 && r != 100)
+			fail_msg("zbl_splice_from(ZBL_SOME) on a %s %s returned %zd; the first "
+				 "100 bytes had arrived and the rest comes 150 ms later",
+				 nonblocking ? "non-blocking" : "blocking", zk_kind_name[k], r);
+		have += (size_t)r;
+	}
+	zk_writer_join(&w);
+	close(fds[0]);
+	close(fds[1]);
+	assert_size_equal(have, 200);
+	zk_assert_stats(.bytes_spliced_in = 200);
+	assert_list_bytes(bl, bytes, 200);
+	zbl_free(bl);
+}
+
+static void test_splice_from_some_on_blocking_pipe_returns_what_arrived(void **state)
+{
+	(void)state;
+	zk_begin(30);
+	some_rule(ZK_PIPE, false);
+}
+
+static void test_splice_from_some_on_blocking_unix_socket_returns_what_arrived(void **state)
+{
+	(void)state;
+	zk_begin(30);
+	some_rule(ZK_UNIX, false);
+}
+
+static void test_splice_from_some_on_blocking_tcp_socket_returns_what_arrived(void **state)
+{
+	(void)state;
+	zk_begin(30);
+	some_rule(ZK_TCP, false);
+}
+
+static void test_splice_from_some_on_nonblocking_tcp_socket_returns_what_arrived(void **state)
+{
+	(void)state;
+	zk_begin(30);
+	some_rule(ZK_TCP, true);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Tiny pieces: each 1-byte write on an AF_UNIX socket is its own skb and takes
  * a whole pipe slot, so a 1 MiB pipe is full after 256 bytes. */
@@ -1264,6 +1337,10 @@ int main(void)
 		cmocka_unit_test(test_splice_from_on_blocking_pipe_waits_for_len_bytes_like_read_fd),
 		cmocka_unit_test(test_splice_from_on_blocking_unix_socket_waits_for_len_bytes_like_read_fd),
 		cmocka_unit_test(test_splice_from_on_blocking_tcp_socket_waits_for_len_bytes_like_read_fd),
+		cmocka_unit_test(test_splice_from_some_on_blocking_pipe_returns_what_arrived),
+		cmocka_unit_test(test_splice_from_some_on_blocking_unix_socket_returns_what_arrived),
+		cmocka_unit_test(test_splice_from_some_on_blocking_tcp_socket_returns_what_arrived),
+		cmocka_unit_test(test_splice_from_some_on_nonblocking_tcp_socket_returns_what_arrived),
 		cmocka_unit_test(test_thousands_of_one_byte_pieces_fill_pipe_slots_and_all_arrive),
 		cmocka_unit_test(test_thousands_of_one_byte_pieces_arrive_with_a_nonblocking_socket),
 		cmocka_unit_test(test_one_byte_pieces_from_a_blocking_socket_do_not_waste_pipes),

@@ -381,6 +381,15 @@ static void test_splice_from_an_eventfd_falls_back_to_copying(void **state)
 	assert_rc(zbl_splice_from(bl, efd, NULL, 8, 0), -EAGAIN);
 	assert_size_equal(zbl_length(bl), 16);
 	close(efd);
+
+	/* ZBL_SOME on the copying route: a blocking eventfd returns its 8 bytes
+	 * instead of waiting for the 64 asked. */
+	efd = eventfd(0, EFD_CLOEXEC);
+	assert_true(efd >= 0);
+	assert_int_equal(write(efd, &v, 8), 8);
+	assert_rc(zbl_splice_from(bl, efd, NULL, 64, ZBL_SOME), 8);
+	assert_size_equal(zbl_length(bl), 24);
+	close(efd);
 	zbl_free(bl);
 }
 
