@@ -114,8 +114,8 @@ ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some)
 		if (off)
 			*off += (int64_t)got;
 		total += got;
-		if (some && got < want)
-			break; /* ZBL_SOME: what had arrived */
+		if (some)
+			break; /* ZBL_SOME: what had arrived; another read could wait */
 		/* A full read suggests more is waiting: read bigger pieces next time. */
 		if (got == want && chunk < READ_CHUNK_BYTES_MAX)
 			chunk *= 2;
