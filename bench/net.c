@@ -407,6 +407,22 @@ struct ingest {
 	struct peer tx;
 };
 
+/*
+ * Writes @total bytes to @fd at its position: @buf (BENCH_PATTERN_BYTES
+ * long) over and over. With the pattern the bytes are the sender's stream.
+ */
+static int write_repeated(int fd, const void *buf, size_t total)
+{
+	for (size_t put = 0; put < total; put += BENCH_PATTERN_BYTES) {
+		size_t n = total - put < BENCH_PATTERN_BYTES ? total - put : BENCH_PATTERN_BYTES;
+		int err = bench_write_all(fd, buf, n);
+
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 /* Overwrites the first @len bytes of @fd with zeros, in place. */
 static int zero_file(int fd, size_t len)
 {
@@ -414,13 +430,7 @@ static int zero_file(int fd, size_t len)
 
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
-	for (size_t put = 0; put < len; put += sizeof(zeros)) {
-		int err = bench_write_all(fd, zeros, len - put < sizeof(zeros) ? len - put :
-								      sizeof(zeros));
-		if (err < 0)
-			return err;
-	}
-	return 0;
+	return write_repeated(fd, zeros, len);
 }
 
 static int ingest_prep(struct bench_row *row, int v)
@@ -656,20 +666,6 @@ static int f2s_check(struct bench_row *row, int v, bool verify)
 	return 0;
 }
 
-static int fill_file(int fd, size_t total)
-{
-	const unsigned char *pat = bench_pattern();
-
-	for (size_t put = 0; put < total; put += BENCH_PATTERN_BYTES) {
-		size_t n = total - put < BENCH_PATTERN_BYTES ? total - put : BENCH_PATTERN_BYTES;
-		int err = bench_write_all(fd, pat, n);
-
-		if (err < 0)
-			return err;
-	}
-	return 0;
-}
-
 static int row_f2s(struct bench *b, int file, size_t total, uint32_t crc, bool splice_rx)
 {
 	struct f2s c = { .total = total, .crc = crc, .file = file };
@@ -707,7 +703,7 @@ static int rows_f2s(struct bench *b)
 
 	if (file < 0)
 		return -1;
-	if (fill_file(file, total) < 0) {
+	if (write_repeated(file, bench_pattern(), total) < 0) {
 		close(file);
 		return -1;
 	}

@@ -444,7 +444,8 @@ static struct zbl__seg *open_pipe_tail(zbl_t *bl)
 enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR };
 
 /*
- * One splice from @fd into the block's pipe. @wait: @fd is blocking, so an
+ * One splice of up to @want bytes from @fd into the block's pipe; the caller
+ * caps @want at the room left in the pipe. @wait: @fd is blocking, so an
  * empty pipe may be filled by a blocking splice, which sleeps in the kernel
  * until bytes come and then takes all that have arrived; only an empty pipe,
  * since a blocking splice into a pipe out of slots would wait for ever.
@@ -452,12 +453,9 @@ enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR 
 static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, size_t want,
 				    bool wait, ssize_t *moved)
 {
-	size_t room = b->u.k.pipe.size - (b->cap - b->u.k.head);
 	bool empty = b->cap == b->u.k.head;
 	ssize_t r;
 
-	if (want > room)
-		want = room;
 	do {
 		loff_t o = off ? *off : 0;
 		r = zbl__sys_splice(fd, off ? &o : NULL, b->u.k.pipe.wfd, NULL, want,
@@ -527,7 +525,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 		bool was_empty = b->cap == b->u.k.head;
 		size_t room = b->u.k.pipe.size - (b->cap - b->u.k.head);
 		size_t asked = len - total < room ? len - total : room;
-		enum fill_result res = splice_into(fd, off, b, len - total, false, &moved);
+		enum fill_result res = splice_into(fd, off, b, asked, false, &moved);
 		/*
 		 * Nothing there yet. A blocking socket source may wait for it in
 		 * one blocking splice into the empty pipe (a pipe source stays on
@@ -539,7 +537,7 @@ static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool 
 				splice_waits = fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd);
 			}
 			if (was_empty && splice_waits)
-				res = splice_into(fd, off, b, len - total, true, &moved);
+				res = splice_into(fd, off, b, asked, true, &moved);
 		}
 		err = errno;
 		if (res == FILL_MOVED) {
