@@ -379,6 +379,37 @@ else
 	echo "SKIP copies charged to their request: prlimit (util-linux) not installed"
 fi
 
+echo "# a full disk mid-body: 507, nothing stored, honest counts (${SECONDS}s)"
+# RLIMIT_FSIZE stands in for a full disk without mounting anything: the
+# temporary file's writes fail with EFBIG past 1 MiB, as they would with
+# ENOSPC. The 3 MB upload is refused part-way, so the log and /_stats must
+# count the bytes that arrived, not the Content-Length.
+rm -rf "$ROOT"
+( ulimit -f 1024; exec "$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 1 ) 2>"$T/log" &
+PID=$!
+PORT=
+for _ in $(seq 100); do
+	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
+	[ -n "$PORT" ] && break
+	sleep 0.05
+done
+URL=http://127.0.0.1:$PORT
+expect "full disk: PUT 3 MB -> 507" 507 "$(code -H 'Expect:' -T "$T/big" "$URL/full")"
+expect "full disk: nothing stored" "" "$(ls -A "$ROOT")"
+read -r MOVED KERN COPIED <<<"$(acct 'PUT /full 507')"
+KERN=${KERN#kernel=}; COPIED=${COPIED#copied=}
+if [ -n "$MOVED" ] && [ "$MOVED" -ge 1048576 ] && [ "$MOVED" -lt 3000000 ] &&
+   [ $((KERN + COPIED)) = "$MOVED" ]; then
+	ok "full disk: log counts the $MOVED bytes that arrived, not 3000000"
+else
+	bad "full disk: log line: $(logline 'PUT /full 507')"
+fi
+STATS_BODY=$(( $(counter body_bytes_kernel) + $(counter body_bytes_copied) ))
+[ "$STATS_BODY" -lt 3000000 ] && ok "full disk: /_stats body bytes $STATS_BODY < 3000000" \
+	|| bad "full disk: /_stats body bytes $STATS_BODY"
+expect "full disk: small PUT still fits -> 201" 201 "$(code -T "$T/small" "$URL/fits")"
+stop_server; expect "full disk: SIGTERM exits 0" 0 $?
+
 echo "# no /proc: named temporary files (${SECONDS}s)"
 rm -rf "$ROOT"
 ZBL_SERVE_TEST_NO_PROC=1 start_server --max-object 4M

@@ -162,8 +162,13 @@ int cli_serve(int argc, char **argv)
 		fprintf(stderr, "zbl serve: WARNING: --no-sync: PUT and DELETE are acknowledged "
 			"before they are on stable storage; a crash can lose acknowledged objects\n");
 
-	/* Peers that vanish must give EPIPE, not kill us; signals go to sigwait below. */
+	/*
+	 * Peers that vanish must give EPIPE, not kill us; a file that reaches
+	 * RLIMIT_FSIZE must give EFBIG (answered 507), not kill us either.
+	 * SIGINT and SIGTERM go to sigwait below.
+	 */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
