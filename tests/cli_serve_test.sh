@@ -37,6 +37,12 @@ start_server() {
 	: >"$T/log"
 	"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$T/log" &
 	PID=$!
+	wait_listening
+}
+
+# wait_listening: waits for the server PID to print its port; sets PORT and URL.
+wait_listening() {
+	PORT=
 	for _ in $(seq 100); do
 		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
 		[ -n "$PORT" ] && break
@@ -387,13 +393,7 @@ echo "# a full disk mid-body: 507, nothing stored, honest counts (${SECONDS}s)"
 rm -rf "$ROOT"
 ( ulimit -f 1024; exec "$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 1 ) 2>"$T/log" &
 PID=$!
-PORT=
-for _ in $(seq 100); do
-	PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
-	[ -n "$PORT" ] && break
-	sleep 0.05
-done
-URL=http://127.0.0.1:$PORT
+wait_listening
 expect "full disk: PUT 3 MB -> 507" 507 "$(code -H 'Expect:' -T "$T/big" "$URL/full")"
 expect "full disk: nothing stored" "" "$(ls -A "$ROOT")"
 read -r MOVED KERN COPIED <<<"$(acct 'PUT /full 507')"

@@ -59,17 +59,28 @@ static struct http_parser *parser_of(llhttp_t *ll)
 	return ll->data;
 }
 
+/*
+ * Appends a span llhttp handed over to @dst (room for @max bytes and a NUL).
+ * Past @max the text is marked too long and kept as it was: too long for
+ * any name or value the server acts on, so it can match none of them.
+ */
+static void append_span(char *dst, size_t *dst_len, size_t max, bool *too_long,
+			const char *at, size_t len)
+{
+	if (*too_long || *dst_len + len > max) {
+		*too_long = true;
+		return;
+	}
+	memcpy(dst + *dst_len, at, len);
+	*dst_len += len;
+	dst[*dst_len] = '\0';
+}
+
 static int on_url(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_head *h = parser_of(ll)->head;
 
-	if (h->url_too_long || h->url_len + len > HTTP_URL_MAX_BYTES) {
-		h->url_too_long = true;
-		return 0;
-	}
-	memcpy(h->url + h->url_len, at, len);
-	h->url_len += len;
-	h->url[h->url_len] = '\0';
+	append_span(h->url, &h->url_len, HTTP_URL_MAX_BYTES, &h->url_too_long, at, len);
 	return 0;
 }
 
@@ -81,14 +92,7 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 		if (!is_tchar((unsigned char)at[i]))
 			return refuse(p, 400, "a header name holds a character that is not a token "
 				      "character (whitespace before the colon?)");
-	if (p->field_len + len >= sizeof(p->field)) {
-		/* Longer than any name we act on: it can match none of them. */
-		p->field_too_long = true;
-		return 0;
-	}
-	memcpy(p->field + p->field_len, at, len);
-	p->field_len += len;
-	p->field[p->field_len] = '\0';
+	append_span(p->field, &p->field_len, sizeof(p->field) - 1, &p->field_too_long, at, len);
 	return 0;
 }
 
@@ -99,13 +103,7 @@ static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 	for (size_t i = 0; i < len; i++)
 		if (!is_field_char((unsigned char)at[i]))
 			return refuse(p, 400, "a header value holds a control character");
-	if (p->value_too_long || p->value_len + len > HTTP_VALUE_MAX_BYTES) {
-		p->value_too_long = true;
-		return 0;
-	}
-	memcpy(p->value + p->value_len, at, len);
-	p->value_len += len;
-	p->value[p->value_len] = '\0';
+	append_span(p->value, &p->value_len, HTTP_VALUE_MAX_BYTES, &p->value_too_long, at, len);
 	return 0;
 }
 
