@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * zbl serve, jobs.c: owns the threads that do a request's blocking disk
- * work (the fdatasync, link and directory fsync of a commit; the unlink and
- * directory fsync of a delete), so that no event loop waits on the disk
- * while other connections wait on it.
+ * zbl serve, jobs.c: owns the threads that do blocking work off the event
+ * loops (the server's syncs: the fdatasync, link and directory fsync of a
+ * commit; the unlink and directory fsync of a delete), so that no loop
+ * waits on the disk while other connections wait on the loop.
  *
- * A worker hands a job over with jobs_submit() and leaves its connection
- * alone (ST_SYNC) until the job comes back: the job thread writes the
- * connection's store fields, and the mutexes here order those writes before
- * the worker reads them. Finished jobs go on the worker's done list and its
- * eventfd wakes the loop, which runs the connection on.
+ * A worker hands a job over with jobs_submit() and leaves what the job
+ * touches alone until the job comes back; the mutexes here order the job
+ * thread's writes before the worker's reads. Finished jobs go on the
+ * worker's done list and its eventfd wakes the loop, which calls each
+ * job's done.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,30 +28,14 @@ struct jobs {
 	pthread_t tid[];
 };
 
+/* Runs @job and hands it back to its worker's loop. */
 static void job_run(struct job *job)
 {
-	struct conn *c = job->conn;
-	struct server *srv = c->w->srv;
-	uint64_t t0 = cli_now_ns();
+	struct worker *w = job->w;
+	uint64_t one = 1, t0 = cli_now_ns();
 
-	switch (job->kind) {
-	case JOB_COMMIT:
-		job->result = store_commit(srv, c->tmp_fd, c->tmp_name, c->name, &c->old_fd, true);
-		break;
-	case JOB_DELETE:
-		job->result = store_delete(srv->root_fd, c->name, true);
-		break;
-	}
+	job->result = job->run(job);
 	job->ns = cli_now_ns() - t0;
-	atomic_fetch_add(&srv->syncs, 1);
-	atomic_fetch_add(&srv->sync_ns, job->ns);
-}
-
-static void job_return(struct job *job)
-{
-	struct worker *w = job->conn->w;
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&w->done_lock);
 	job->next = w->done;
 	w->done = job;
@@ -80,7 +64,6 @@ static void *job_thread(void *arg)
 			jobs->tail = NULL;
 		pthread_mutex_unlock(&jobs->lock);
 		job_run(job);
-		job_return(job);
 		pthread_mutex_lock(&jobs->lock);
 	}
 	pthread_mutex_unlock(&jobs->lock);
@@ -131,6 +114,7 @@ void jobs_submit(struct worker *w, struct job *job)
 	struct jobs *jobs = w->srv->jobs;
 
 	job->next = NULL;
+	job->w = w;
 	w->jobs_in_flight++;
 	pthread_mutex_lock(&jobs->lock);
 	if (jobs->tail)
@@ -163,7 +147,7 @@ static struct job *take_done(struct worker *w)
 	return rev;
 }
 
-/* Runs the connections whose jobs have come back. */
+/* Calls done for each job that has come back (which may free it). */
 void jobs_reap(struct worker *w)
 {
 	struct job *job = take_done(w);
@@ -171,7 +155,7 @@ void jobs_reap(struct worker *w)
 	while (job) {
 		struct job *next = job->next;
 		w->jobs_in_flight--;
-		conn_job_done(job->conn);
+		job->done(job);
 		job = next;
 	}
 }

@@ -8,20 +8,33 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "serve.h"
 #include "cli.h"
 
-/* A description of @err that stays valid (unlike strerror's buffer). */
-static const char *err_str(int err)
+static struct conn *conn_of_job(struct job *job)
 {
-	const char *d = strerrordesc_np(err);
+	return (struct conn *)((char *)job - offsetof(struct conn, job));
+}
 
-	return d ? d : "unknown error";
+/* On a job thread: the commit of a finished upload, durably. */
+static int run_commit(struct job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	return store_commit(c->w->srv, c->tmp_fd, c->tmp_name, c->name, &c->old_fd, true);
+}
+
+/* On a job thread: a delete, durably. */
+static int run_delete(struct job *job)
+{
+	struct conn *c = conn_of_job(job);
+
+	return store_delete(c->w->srv->root_fd, c->name, true);
 }
 
 static void respond_store_error(struct conn *c, int err, const char *doing)
@@ -98,12 +111,12 @@ static void handle_delete(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 
+	c->job.run = run_delete;
 	if (srv->no_sync) {
 		c->job.result = store_delete(srv->root_fd, c->name, false);
 		route_job_done(c);
 		return;
 	}
-	c->job.kind = JOB_DELETE;
 	c->state = ST_SYNC;
 	jobs_submit(c->w, &c->job);
 }
@@ -117,7 +130,7 @@ void route_body_done(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 
-	c->job.kind = JOB_COMMIT;
+	c->job.run = run_commit;
 	if (srv->no_sync) {
 		c->job.result = store_commit(srv, c->tmp_fd, c->tmp_name, c->name, &c->old_fd,
 					     false);
@@ -131,17 +144,23 @@ void route_body_done(struct conn *c)
 /* A commit or delete has finished (c->job.result): answer it. */
 void route_job_done(struct conn *c)
 {
+	struct server *srv = c->w->srv;
+	bool commit = c->job.run == run_commit;
 	int r = c->job.result;
 
+	if (!srv->no_sync) {
+		atomic_fetch_add(&srv->syncs, 1);
+		atomic_fetch_add(&srv->sync_ns, c->job.ns);
+	}
 	if (r < 0) {
-		respond_store_error(c, -r, c->job.kind == JOB_COMMIT ? "storing" : "deleting");
+		respond_store_error(c, -r, commit ? "storing" : "deleting");
 		return;
 	}
-	if (c->job.kind == JOB_COMMIT) {
+	if (commit) {
 		close(c->tmp_fd);
 		c->tmp_fd = -1;
 	}
-	if (queue_head(c, c->job.kind == JOB_COMMIT ? r : 204, 0, NULL) < 0)
+	if (queue_head(c, commit ? r : 204, 0, NULL) < 0)
 		c->close_after = true;
 	start_send(c);
 }
@@ -211,9 +230,9 @@ static void handle_put(struct conn *c)
 		}
 		atomic_fetch_add(&srv->bytes_out, sizeof(cont) - 1);
 	}
+	/* conn.c reads the body next; epoll already waits for input, as it did for the head. */
 	c->state = ST_BODY;
 	c->deadline_ns = cli_now_ns() + srv->idle_ns;
-	conn_set_events(c, EPOLLIN);
 }
 
 /* A complete, accepted head: decide what to do with the request. */

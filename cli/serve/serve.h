@@ -13,8 +13,11 @@
  *             the one errno-to-status mapping (no HTTP)
  *   jobs.c    the threads that run blocking disk work (syncs) off the loops
  *   stats.c   the access log, the counters, /_stats and /_metrics
- * Calls run down that list's dependency order: routes uses http, store,
- * jobs and stats; conn uses routes; loop uses conn; main uses loop.
+ *   respond.c the response queued for a request, and the request's resources
+ * Calls run one way, down this order: main, loop, conn, routes, stats,
+ * respond, jobs, store, http. What must reach up (a job coming back to its
+ * connection, an epoll event to its descriptor's owner) goes through a
+ * callback set by the higher file: struct job's done, struct watcher's cb.
  */
 #ifndef ZBL_SERVE_H
 #define ZBL_SERVE_H
@@ -23,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <pthread.h>
 
 #include "zbl.h"
@@ -110,15 +114,18 @@ enum conn_state {
 	ST_LINGER,	/* response sent, discarding input until the client closes */
 };
 
-/* Blocking disk work for one request, run by a job thread (jobs.c). */
-enum job_kind { JOB_COMMIT, JOB_DELETE };
-
+/*
+ * Blocking work handed to a job thread (jobs.c), which knows nothing of
+ * what it does: @run is called there, @done back on @w's loop. Whatever
+ * @run touches belongs to the job until @done.
+ */
 struct job {
 	struct job *next;
-	enum job_kind kind;
-	struct conn *conn;	/* stays allocated until the job comes back */
-	int result;		/* the store's answer: >= 0 or -errno */
-	uint64_t ns;		/* how long the job took */
+	struct worker *w;		/* whose loop the job returns to */
+	int (*run)(struct job *job);	/* on a job thread: the work; returns its result */
+	void (*done)(struct job *job);	/* on the loop, after run */
+	int result;			/* what run returned: >= 0 or -errno */
+	uint64_t ns;			/* how long run took */
 };
 
 struct conn {
@@ -181,13 +188,30 @@ struct conn {
 	uint64_t lib_copied;		/* of those, copied by the library (trace_copy) */
 };
 
+/*
+ * Marks the connection for closing. Steps call this; conn_steps() frees it
+ * once no step is using it any more.
+ */
+static inline void conn_close(struct conn *c)
+{
+	c->dead = true;
+}
+
+/* A description of @err that stays valid (unlike strerror's buffer). */
+static inline const char *err_str(int err)
+{
+	const char *d = strerrordesc_np(err);
+
+	return d ? d : "unknown error";
+}
+
 /* conn.c */
 struct conn *conn_new(struct worker *w, int fd, const char *peer);
 void conn_free(struct conn *c);
-void conn_close(struct conn *c);
 void conn_set_events(struct conn *c, uint32_t events);
-void conn_job_done(struct conn *c);
 void conn_expire(struct conn *c, uint64_t now);
+
+/* respond.c */
 void start_send(struct conn *c);
 int queue_head(struct conn *c, int status, uint64_t content_length, const char *extra);
 void respond_error(struct conn *c, int status, bool close, const char *fmt, ...)
