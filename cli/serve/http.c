@@ -127,7 +127,9 @@ static int on_header_value_complete(llhttp_t *ll)
 	int r = 0;
 
 	trim_value(p);
-	if (field_is(p, "host")) {
+	if (!p->field_len && !p->field_too_long)
+		r = refuse(p, 400, "a header line with an empty name");
+	else if (field_is(p, "host")) {
 		if (++h->host_count > 1)
 			r = refuse(p, 400, "more than one Host header");
 		for (size_t i = 0; !r && i < p->value_len; i++)
@@ -220,15 +222,18 @@ void http_parser_start(struct http_parser *p, struct http_head *head)
 
 /*
  * The line-level rules llhttp does not hold in the version Debian ships:
- * every CR is followed by LF and every LF follows a CR, no NUL, and no line
- * after the request line starts with whitespace (obs-fold, RFC 9112 5.2).
- * Runs over exactly the bytes llhttp took, carrying state across calls.
- * Returns the reason a line breaks a rule, or NULL.
+ * every CR is followed by LF and every LF follows a CR, no NUL, the request
+ * line is three parts split by single spaces (RFC 9112 3), and no line
+ * after it starts with whitespace (obs-fold, 5.2). Empty lines before the
+ * request line are skipped, as RFC 9112 2.2 asks. Runs over the bytes
+ * llhttp took, carrying its state across calls. Returns the reason a line
+ * breaks a rule, or NULL.
  */
 static const char *check_bytes(struct http_parser *p, const char *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		char ch = buf[i];
+		bool request_line = p->line_no == 0;
 
 		if (p->prev == '\r' && ch != '\n')
 			return "a bare CR in the request head";
@@ -236,11 +241,20 @@ static const char *check_bytes(struct http_parser *p, const char *buf, size_t le
 			return "a NUL byte in the request head";
 		if (ch == '\n' && p->prev != '\r')
 			return "a line of the request head ends in LF without CR";
-		if (p->line_start && p->line_no > 0 && (ch == ' ' || ch == '\t'))
+		if (p->line_start && !request_line && (ch == ' ' || ch == '\t'))
 			return "a folded header line (obs-fold)";
-		p->line_start = ch == '\n';
-		if (ch == '\n')
-			p->line_no++;
+		if (request_line && (ch == '\t' || (ch == ' ' && (p->line_start || p->prev == ' '))))
+			return "the request line is not METHOD SP TARGET SP VERSION";
+		if (request_line && ch == ' ')
+			p->spaces++;
+		if (ch == '\n') {
+			if (request_line && !p->line_start && p->spaces != 2)
+				return "the request line is not METHOD SP TARGET SP VERSION";
+			/* An empty line before the request line is not the request line. */
+			if (!(request_line && p->line_start))
+				p->line_no++;
+		}
+		p->line_start = ch == '\n' || (p->line_start && ch == '\r');
 		p->prev = ch;
 	}
 	return NULL;
@@ -266,6 +280,12 @@ enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, 
 	if (e != HPE_OK) {
 		const char *at = llhttp_get_error_pos(&p->ll);
 		took = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : 0;
+		/*
+		 * On an error, the byte llhttp stopped at and the next may be
+		 * what really broke (a bare CR and what follows it).
+		 */
+		if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
+			took = took + 2 < len ? took + 2 : len;
 	}
 	/*
 	 * A broken line explains any later complaint (llhttp may have ended a
@@ -285,7 +305,7 @@ enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, 
 		*used = took;
 		return HTTP_DONE;
 	}
-	if (e == HPE_INVALID_VERSION && line_no == 0 && p->line_no == 0 &&
+	if (e == HPE_INVALID_VERSION && line_no == 0 &&
 	    ends_in_version(buf, len))
 		refuse(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
 	refuse(p, 400, llhttp_get_error_reason(&p->ll));

@@ -62,6 +62,7 @@ struct http_parser {
 	char prev;
 	bool line_start;
 	size_t line_no;
+	unsigned spaces;		/* on the request line */
 	/* Set when the head is refused. */
 	int status;
 	const char *reason;

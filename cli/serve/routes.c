@@ -260,7 +260,7 @@ void route_request(struct conn *c)
 	}
 	if (!http_url_to_name(h, c->name)) {
 		c->name[0] = '\0';
-		respond_error(c, 400, false,
+		respond_error(c, 400, true,
 			      "the path must be /NAME, NAME 1 to %d of A-Z a-z 0-9 . _ - "
 			      "(not . or .. or starting with " HTTP_TMP_PREFIX ")",
 			      HTTP_NAME_MAX_BYTES);
