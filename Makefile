@@ -28,8 +28,10 @@ ASAN_DIR    ?= build-asan
 TSAN_DIR    ?= build-tsan
 FUZZ_DIR    ?= build-fuzz
 FUZZ_SECONDS ?= 600
-# The programs that run threads against shared storage, for ThreadSanitizer.
-TSAN_TESTS  := test_threads test_kpage_threads
+# The programs that run threads against shared storage, for ThreadSanitizer,
+# and the object server's test (event loops and sync threads share requests).
+TSAN_TESTS  := test_threads test_kpage_threads cli_serve
+TSAN_TARGETS := test_threads test_kpage_threads zbl_cli
 SANITIZERS  ?= address,undefined
 PREFIX      ?= /usr/local
 JOBS        ?= $(shell nproc 2>/dev/null || echo 1)
@@ -93,7 +95,7 @@ check-tsan: deps
 	@$(CMAKE) -S . -B $(TSAN_DIR) -DZBL_SANITIZE=thread -DZBL_BUILD_BENCH=OFF \
 		-DZBL_BUILD_EXAMPLES=OFF -DZBL_FAULT_INJECTION=OFF $(CMAKE_ARGS) \
 		>$(TSAN_DIR)/configure.log 2>&1 || { cat $(TSAN_DIR)/configure.log; exit 1; }
-	$(CMAKE) --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TESTS)
+	$(CMAKE) --build $(TSAN_DIR) -j $(JOBS) --target $(TSAN_TARGETS)
 	cd $(TSAN_DIR) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $(TSAN_OPTIONS)" \
 		$(CTEST) --output-on-failure -j $(JOBS) -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
 
