@@ -283,12 +283,13 @@ ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *
 }
 
 /*
- * O_DIRECT (DESIGN.md trap 8) takes only memory, file offsets and lengths
- * aligned to the device's logical block; the kernel refuses anything else
- * with EINVAL, and a list's segments start and end anywhere. The rest of the
- * list from @pos is copied through an aligned buffer in aligned pieces, so a
- * list whose total length and file offset are aligned is written whatever its
- * segments are. Returns bytes written, or -errno if none.
+ * O_DIRECT takes only memory, file offsets and lengths aligned to the
+ * device's logical block (docs/DESIGN.md, section "O_DIRECT alignment"); the
+ * kernel refuses anything else with EINVAL, and a list's segments start and
+ * end anywhere. The rest of the list from @pos is copied through an aligned
+ * buffer in aligned pieces, so a list whose total length and file offset are
+ * aligned is written whatever its segments are (docs/DESIGN.md, section
+ * "Writing to O_DIRECT files"). Returns bytes written, or -errno if none.
  */
 #define DIRECT_BOUNCE_BYTES ((size_t)1024 * 1024)
 #define DIRECT_ALIGN ((size_t)4096)

@@ -409,7 +409,7 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 /*
  * Whether @fd has bytes to read now. Tells "the source is empty" from "our
  * pipe is full" after a non-blocking splice returned EAGAIN, which can mean
- * either (DESIGN.md, kernel fact 2).
+ * either (docs/DESIGN.md, section "Telling a full pipe from an empty source").
  */
 static bool readable_now(int fd)
 {

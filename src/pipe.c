@@ -4,7 +4,8 @@
  * the kernel's limits, a capped pool of empty pipes, and /dev/null for
  * discarding bytes.
  *
- * Limits this file respects (DESIGN.md, "Kernel facts"):
+ * Limits this file respects (docs/DESIGN.md, sections "Pipe sizes and the
+ * per-user budget" and "The pipe pool"):
  * - F_SETPIPE_SZ above /proc/sys/fs/pipe-max-size fails with EPERM without
  *   CAP_SYS_RESOURCE; an unprivileged user past fs.pipe-user-pages-soft gets
  *   EPERM too, and new pipes of 2 pages. We ask for less, and below

@@ -24,7 +24,8 @@
 /*
  * Storage block kinds. The kind is a tag switched on where behaviour differs;
  * reading bytes never goes through an indirect call (Ceph's virtual
- * get_data() on raw_pipe slowed every access, see DESIGN.md).
+ * get_data() on raw_pipe slowed every access: docs/DESIGN.md, section
+ * "No indirect call per access").
  */
 enum zbl__kind {
 	ZBL__BLOCK_INLINE,   /* library memory allocated with the header; has tail room */

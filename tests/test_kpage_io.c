@@ -1018,9 +1018,10 @@ static void test_pipe_pages_from_a_file_changed_before_reading_are_documented(vo
 	assert_int_equal(pwrite(f, "NEWBYTES", 8, 500), 8);
 	assert_rc(zbl_copy_out(bl, 500, 8, got), 0);
 	/*
-	 * Kernel fact 1 (DESIGN.md): file -> pipe takes page-cache references, so
-	 * today the list sees the change; a kernel that copies would not. Both are
-	 * allowed; the test records which one this kernel does.
+	 * file -> pipe takes page-cache references (docs/DESIGN.md, section "File
+	 * pages are references; pipe to file is a copy"), so today the list sees
+	 * the change; a kernel that copies would not. Both are allowed; the test
+	 * records which one this kernel does.
 	 */
 	unsigned char old[8];
 	zk_pat_fill(old, 8, 114, 500);
@@ -1215,12 +1216,12 @@ static void test_file_range_written_to_an_o_append_file_is_appended(void **state
 }
 
 /*
- * O_DIRECT needs block-aligned memory, file offsets and lengths (DESIGN.md
- * trap 8); pipe buffers from a socket start anywhere in their pages and a
- * program's memory anywhere at all. Each list is written at offset 0 with a
- * total length that is a multiple of 4096, so only the library's own
- * alignment is under test. Returns false (after skipping) where the file
- * system has no O_DIRECT.
+ * O_DIRECT needs block-aligned memory, file offsets and lengths
+ * (docs/DESIGN.md, section "O_DIRECT alignment"); pipe buffers from a socket
+ * start anywhere in their pages and a program's memory anywhere at all. Each
+ * list is written at offset 0 with a total length that is a multiple of 4096,
+ * so only the library's own alignment is under test. Returns false (after
+ * skipping) where the file system has no O_DIRECT.
  */
 static void write_to_o_direct_file(zbl_t *bl, const unsigned char *want, size_t n,
 				   const char *what)

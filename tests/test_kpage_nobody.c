@@ -3,9 +3,10 @@
  * The per-user pipe budget. An unprivileged user may hold
  * fs.pipe-user-pages-soft pages (16384 = 64 MiB by default) in pipes across
  * all its processes; past that, new pipes get 2 pages and F_SETPIPE_SZ fails
- * with EPERM (DESIGN.md, kernel fact 3). Root in this environment is exempt
- * (CAP_SYS_ADMIN), so each test re-executes this program as user nobody
- * (65534, no supplementary groups) and the child runs the test:
+ * with EPERM (docs/DESIGN.md, section "Pipe sizes and the per-user budget").
+ * Root in this environment is exempt (CAP_SYS_ADMIN), so each test re-executes
+ * this program as user nobody (65534, no supplementary groups) and the child
+ * runs the test:
  * - 200 MiB from a TCP socket to a file in 4 MiB rounds (zbl_splice_from,
  *   then zbl_splice_to(ZBL_DRAIN)), verified against the generated pattern;
  * - lists holding pipes until the budget is spent (our own probe pipe cannot

@@ -412,9 +412,10 @@ static void *racer_main(void *arg)
 
 /*
  * A blocking source: the byte arrives while zbl_splice_from is starting, at
- * varying moments. Every call must return the byte (DESIGN.md kernel fact 2:
- * EAGAIN plus "readable" a moment later means the data just arrived, not that
- * a brand-new empty pipe is full).
+ * varying moments. Every call must return the byte: EAGAIN plus "readable" a
+ * moment later means the data just arrived, not that a brand-new empty pipe
+ * is full (docs/DESIGN.md, section "Telling a full pipe from an empty
+ * source").
  */
 static void race(enum zk_kind k, int iters)
 {
