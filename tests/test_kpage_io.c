@@ -615,7 +615,7 @@ static void test_blocking_tcp_source_blocks_until_data_arrives(void **state)
 }
 
 /*
- * API.md: zbl_splice_from has "the same stopping rule as zbl_read_fd": on a
+ * zbl.h: zbl_splice_from has the "same stopping rule as zbl_read_fd()": on a
  * blocking descriptor it stops early only at end of file. A writer sends 100
  * bytes, pauses, sends 100 more: asking for 200 returns 200, as zbl_read_fd does.
  */
@@ -638,7 +638,7 @@ static void stopping_rule(enum zk_kind k, bool splice)
 	close(fds[1]);
 	if (r != 200)
 		fail_msg("%s on a blocking %s returned %zd after the first 100 bytes; "
-			 "zbl_read_fd waits for all 200 (API.md: same stopping rule)",
+			 "zbl_read_fd waits for all 200 (zbl.h: same stopping rule)",
 			 splice ? "zbl_splice_from" : "zbl_read_fd", zk_kind_name[k], r);
 	assert_list_bytes(bl, bytes, 200);
 	zbl_free(bl);
@@ -949,10 +949,9 @@ static void test_append_file_changed_before_reading_shows_the_new_bytes(void **s
 }
 
 /*
- * zbl.h: reads see the copy made at the first read; writes still move the
- * kernel pages (API.md: "later writes to fds still move the kernel pages
- * without copying"), so a file changed after the read is written with its
- * new bytes. Both halves of that rule are checked, and the write stays a
+ * Reads see the copy made at the first read; writes still move the kernel
+ * pages (docs/DESIGN.md, section "Materialize once"), so a file changed
+ * after the read is written with its new bytes. Both halves of that rule are checked, and the write stays a
  * zero-copy one.
  */
 static void read_then_change_then_write(zbl_t *bl, int f, int64_t file_off, size_t n)
