@@ -236,6 +236,7 @@ static const struct {
 	{ "GET /a HTTP/1.1\r\nHost: h\r\nHost: h\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\r\nHost : h\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", HTTP_BAD, 400 },
+	{ "GET /a HTTP/1.1\r\nHost: h\r\n: b\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\nHost: h\n\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/2.0\r\nHost: h\r\n\r\n", HTTP_BAD, 505 },
@@ -317,6 +318,16 @@ static void test_whitespace_before_the_colon_is_refused_400(void **state)
 
 	assert_refused(space, 400);
 	assert_refused(tab, 400);
+}
+
+static void test_header_line_without_a_name_is_refused_400(void **state)
+{
+	(void)state;
+	struct parsed value = PARSE("GET /a HTTP/1.1\r\nHost: h\r\n: b\r\n\r\n");
+	struct parsed empty = PARSE("GET /a HTTP/1.1\r\n:\r\nHost: h\r\n\r\n");
+
+	assert_refused(value, 400);
+	assert_refused(empty, 400);
 }
 
 static void test_content_length_with_transfer_encoding_is_refused_400(void **state)
@@ -739,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_repeated_host_in_http_1_0_is_refused_400),
 		cmocka_unit_test(test_host_that_is_not_a_host_is_refused_400),
 		cmocka_unit_test(test_whitespace_before_the_colon_is_refused_400),
+		cmocka_unit_test(test_header_line_without_a_name_is_refused_400),
 		cmocka_unit_test(test_content_length_with_transfer_encoding_is_refused_400),
 		cmocka_unit_test(test_differing_duplicate_content_lengths_are_refused_400),
 		cmocka_unit_test(test_content_length_that_is_not_digits_is_refused_400),

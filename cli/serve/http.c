@@ -92,6 +92,20 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
+/*
+ * RFC 9110 5.1: a field name is a token, so it is never empty; llhttp 8.1
+ * takes a line such as ": v" as a field with no name (and no callback for
+ * the name, so on_header_field cannot see it).
+ */
+static int on_header_field_complete(llhttp_t *ll)
+{
+	struct http_parser *p = parser_of(ll);
+
+	if (p->field_len == 0 && !p->field_too_long)
+		return refuse(p, 400, "a header line without a name");
+	return 0;
+}
+
 static int on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = parser_of(ll);
@@ -205,6 +219,7 @@ static int on_headers_complete(llhttp_t *ll)
 static llhttp_settings_t settings = {
 	.on_url = on_url,
 	.on_header_field = on_header_field,
+	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
 	.on_header_value_complete = on_header_value_complete,
 	.on_headers_complete = on_headers_complete,
