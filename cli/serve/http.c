@@ -73,6 +73,22 @@ static int on_url(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
+/* Collects the version across calls: the 505 must not depend on where reads split the line. */
+static int on_version(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *p = parser_of(ll);
+
+	if (p->version_len + len >= sizeof(p->version)) {
+		/* Longer than DIGIT "." DIGIT: not a version at all. */
+		p->version_len = sizeof(p->version);
+		return 0;
+	}
+	memcpy(p->version + p->version_len, at, len);
+	p->version_len += len;
+	p->version[p->version_len] = '\0';
+	return 0;
+}
+
 static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = parser_of(ll);
@@ -218,6 +234,7 @@ static int on_headers_complete(llhttp_t *ll)
 
 static llhttp_settings_t settings = {
 	.on_url = on_url,
+	.on_version = on_version,
 	.on_header_field = on_header_field,
 	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
@@ -263,19 +280,21 @@ static const char *check_bytes(struct http_parser *p, const char *buf, size_t le
 	return NULL;
 }
 
-/* The request line ends in HTTP/DIGIT.DIGIT: a version we do not serve is 505, not 400. */
-static bool ends_in_version(const char *buf, size_t len)
+/*
+ * The request line's version is well formed, HTTP/DIGIT.DIGIT, but not one
+ * we serve: that is a 505, where a malformed version (or a malformed line
+ * after a good one) is a 400.
+ */
+static bool unserved_version(const struct http_parser *p)
 {
-	const char *eol = memchr(buf, '\r', len);
-	size_t n = eol ? (size_t)(eol - buf) : len;
+	const char *v = p->version;
 
-	return n >= 9 && !memcmp(buf + n - 9, " HTTP/", 6) && buf[n - 3] >= '0' &&
-	       buf[n - 3] <= '9' && buf[n - 2] == '.' && buf[n - 1] >= '0' && buf[n - 1] <= '9';
+	return p->version_len == 3 && v[0] >= '0' && v[0] <= '9' && v[1] == '.' && v[2] >= '0' &&
+	       v[2] <= '9' && !(v[0] == '1' && (v[2] == '0' || v[2] == '1'));
 }
 
 enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, size_t *used)
 {
-	size_t line_no = p->line_no;
 	llhttp_errno_t e = llhttp_execute(&p->ll, buf, len);
 	size_t took = len;
 	const char *why;
@@ -302,8 +321,7 @@ enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, 
 		*used = took;
 		return HTTP_DONE;
 	}
-	if (e == HPE_INVALID_VERSION && line_no == 0 && p->line_no == 0 &&
-	    ends_in_version(buf, len))
+	if (e == HPE_INVALID_VERSION && unserved_version(p))
 		refuse(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
 	refuse(p, 400, llhttp_get_error_reason(&p->ll));
 	return HTTP_BAD;

@@ -62,6 +62,9 @@ struct http_parser {
 	char prev;
 	bool line_start;
 	size_t line_no;
+	/* The HTTP-version as llhttp read it ("1.1"), to tell a 505 from a 400. */
+	char version[4];
+	size_t version_len;
 	/* Set when the head is refused. */
 	int status;
 	const char *reason;
