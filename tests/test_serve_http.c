@@ -213,6 +213,18 @@ static void test_used_stops_at_the_first_of_two_pipelined_heads(void **state)
 	assert_string_equal(pr.head.url, "/a");
 }
 
+static void test_empty_lines_before_the_request_line_are_skipped(void **state)
+{
+	(void)state;
+	static const char bytes[] = "\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\nX: a  b\r\n\r\n";
+	struct parsed pr = PARSE(bytes);
+
+	/* RFC 9112 2.2: a server SHOULD ignore at least one empty line there. */
+	assert_result(pr, HTTP_DONE);
+	assert_string_equal(pr.head.url, "/a");
+	assert_int_equal(pr.used, sizeof(bytes) - 1);
+}
+
 static void test_an_incomplete_head_wants_more(void **state)
 {
 	(void)state;
@@ -237,6 +249,8 @@ static const struct {
 	{ "GET /a HTTP/1.1\r\nHost : h\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\r\nHost: h\r\n: b\r\n\r\n", HTTP_BAD, 400 },
+	{ "GET  /a HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_BAD, 400 },
+	{ "\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_DONE, 0 },
 	{ "GET /a HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\nHost: h\n\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/2.0\r\nHost: h\r\n\r\n", HTTP_BAD, 505 },
@@ -453,6 +467,16 @@ static void test_http_1_2_is_refused_505(void **state)
 	struct parsed pr = PARSE("GET /a HTTP/1.2\r\nHost: h\r\n\r\n");
 
 	assert_refused(pr, 505);
+}
+
+static void test_two_spaces_in_the_request_line_are_refused_400(void **state)
+{
+	(void)state;
+	struct parsed method = PARSE("GET  /a HTTP/1.1\r\nHost: h\r\n\r\n");
+	struct parsed target = PARSE("GET /a  HTTP/1.1\r\nHost: h\r\n\r\n");
+
+	assert_refused(method, 400);
+	assert_refused(target, 400);
 }
 
 static void test_malformed_version_is_refused_400(void **state)
@@ -750,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_range_and_expect_are_kept),
 		cmocka_unit_test(test_used_ends_right_after_the_blank_line),
 		cmocka_unit_test(test_used_stops_at_the_first_of_two_pipelined_heads),
+		cmocka_unit_test(test_empty_lines_before_the_request_line_are_skipped),
 		cmocka_unit_test(test_an_incomplete_head_wants_more),
 		cmocka_unit_test(test_byte_at_a_time_gives_the_same_result_as_one_call),
 		cmocka_unit_test(test_http_1_1_without_host_is_refused_400),
@@ -770,6 +795,7 @@ int main(void)
 		cmocka_unit_test(test_control_character_in_a_header_value_is_refused_400),
 		cmocka_unit_test(test_http_2_0_is_refused_505),
 		cmocka_unit_test(test_http_1_2_is_refused_505),
+		cmocka_unit_test(test_two_spaces_in_the_request_line_are_refused_400),
 		cmocka_unit_test(test_malformed_version_is_refused_400),
 		cmocka_unit_test(test_unknown_coding_before_final_chunked_is_refused_501),
 		cmocka_unit_test(test_transfer_encoding_not_ending_in_chunked_is_refused_400),

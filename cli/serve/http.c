@@ -8,10 +8,11 @@
  * llhttp does the grammar. What it leaves to the server, or accepts in the
  * version Debian ships, is checked here, because RFC 9112 says a server
  * must reject it or must not guess at it: every line ends in CRLF (a bare
- * CR or LF, or a NUL, would let two parsers see different messages), no
- * obs-fold, field names are tokens right up to the colon, exactly one Host
- * in HTTP/1.1, Content-Length never with Transfer-Encoding, and only the
- * versions 1.0 and 1.1.
+ * CR or LF, or a NUL, would let two parsers see different messages), one
+ * SP between the request line's parts, no obs-fold, field names are
+ * non-empty tokens right up to the colon, exactly one Host in HTTP/1.1,
+ * Content-Length never with Transfer-Encoding, and only the versions 1.0
+ * and 1.1.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -247,17 +248,19 @@ void http_parser_start(struct http_parser *p, struct http_head *head)
 	memset(p, 0, sizeof(*p));
 	memset(head, 0, sizeof(*head));
 	p->head = head;
-	p->line_start = true;
 	llhttp_init(&p->ll, HTTP_REQUEST, &settings);
 	p->ll.data = p;
 }
 
 /*
  * The line-level rules llhttp does not hold in the version Debian ships:
- * every CR is followed by LF and every LF follows a CR, no NUL, and no line
- * after the request line starts with whitespace (obs-fold, RFC 9112 5.2).
- * Runs over exactly the bytes llhttp took, carrying state across calls.
- * Returns the reason a line breaks a rule, or NULL.
+ * every CR is followed by LF and every LF follows a CR, no NUL, no line
+ * after the request line starts with whitespace (obs-fold, RFC 9112 5.2),
+ * and the request line's parts are separated by exactly one SP (RFC 9112
+ * 3 allows a recipient to split on runs of whitespace instead, but a proxy
+ * in front that does not would see another request-target). Runs over
+ * exactly the bytes llhttp took, carrying state across calls. Returns the
+ * reason a line breaks a rule, or NULL.
  */
 static const char *check_bytes(struct http_parser *p, const char *buf, size_t len)
 {
@@ -270,12 +273,18 @@ static const char *check_bytes(struct http_parser *p, const char *buf, size_t le
 			return "a NUL byte in the request head";
 		if (ch == '\n' && p->prev != '\r')
 			return "a line of the request head ends in LF without CR";
-		if (p->line_start && p->line_no > 0 && (ch == ' ' || ch == '\t'))
+		if (p->request_line_done && p->line_bytes == 0 && (ch == ' ' || ch == '\t'))
 			return "a folded header line (obs-fold)";
-		p->line_start = ch == '\n';
-		if (ch == '\n')
-			p->line_no++;
+		if (!p->request_line_done && ch == ' ' && p->prev == ' ')
+			return "more than one space between the parts of the request line";
 		p->prev = ch;
+		p->line_bytes++;
+		if (ch == '\n') {
+			/* The first line with more than its CRLF is the request line. */
+			if (p->line_bytes > 2)
+				p->request_line_done = true;
+			p->line_bytes = 0;
+		}
 	}
 	return NULL;
 }
