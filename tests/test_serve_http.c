@@ -250,6 +250,8 @@ static const struct {
 	{ "GET /a HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\r\nHost: h\r\n: b\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET  /a HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_BAD, 400 },
+	{ "GET /a RTSP/1.1\r\nHost: h\r\n\r\n", HTTP_BAD, 400 },
+	{ "GET /a\r\n\r\n", HTTP_BAD, 505 },
 	{ "\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n", HTTP_DONE, 0 },
 	{ "GET /a HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", HTTP_BAD, 400 },
 	{ "GET /a HTTP/1.1\nHost: h\n\n", HTTP_BAD, 400 },
@@ -477,6 +479,17 @@ static void test_two_spaces_in_the_request_line_are_refused_400(void **state)
 
 	assert_refused(method, 400);
 	assert_refused(target, 400);
+}
+
+static void test_protocol_other_than_http_is_refused_400(void **state)
+{
+	(void)state;
+	struct parsed rtsp = PARSE("GET /a RTSP/1.0\r\n\r\n");
+	struct parsed ice = PARSE("SOURCE /a ICE/1.1\r\nHost: h\r\n\r\n");
+
+	/* llhttp 8.1 reads both, and would report them as HTTP/1.0 and 1.1. */
+	assert_refused(rtsp, 400);
+	assert_refused(ice, 400);
 }
 
 static void test_malformed_version_is_refused_400(void **state)
@@ -796,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_http_2_0_is_refused_505),
 		cmocka_unit_test(test_http_1_2_is_refused_505),
 		cmocka_unit_test(test_two_spaces_in_the_request_line_are_refused_400),
+		cmocka_unit_test(test_protocol_other_than_http_is_refused_400),
 		cmocka_unit_test(test_malformed_version_is_refused_400),
 		cmocka_unit_test(test_unknown_coding_before_final_chunked_is_refused_501),
 		cmocka_unit_test(test_transfer_encoding_not_ending_in_chunked_is_refused_400),

@@ -256,11 +256,13 @@ void http_parser_start(struct http_parser *p, struct http_head *head)
  * The line-level rules llhttp does not hold in the version Debian ships:
  * every CR is followed by LF and every LF follows a CR, no NUL, no line
  * after the request line starts with whitespace (obs-fold, RFC 9112 5.2),
- * and the request line's parts are separated by exactly one SP (RFC 9112
- * 3 allows a recipient to split on runs of whitespace instead, but a proxy
- * in front that does not would see another request-target). Runs over
- * exactly the bytes llhttp took, carrying state across calls. Returns the
- * reason a line breaks a rule, or NULL.
+ * the request line's parts are separated by exactly one SP (RFC 9112 3
+ * allows a recipient to split on runs of whitespace instead, but a proxy
+ * in front that does not would see another request-target), and its
+ * protocol is HTTP (llhttp also takes RTSP/ and ICE/ there, and would
+ * report RTSP/1.0 as HTTP/1.0). Runs over exactly the bytes llhttp took,
+ * carrying state across calls. Returns the reason a line breaks a rule,
+ * or NULL.
  */
 static const char *check_bytes(struct http_parser *p, const char *buf, size_t len)
 {
@@ -275,8 +277,15 @@ static const char *check_bytes(struct http_parser *p, const char *buf, size_t le
 			return "a line of the request head ends in LF without CR";
 		if (p->request_line_done && p->line_bytes == 0 && (ch == ' ' || ch == '\t'))
 			return "a folded header line (obs-fold)";
-		if (!p->request_line_done && ch == ' ' && p->prev == ' ')
-			return "more than one space between the parts of the request line";
+		if (!p->request_line_done && ch == ' ') {
+			if (p->prev == ' ')
+				return "more than one space between the parts of the request line";
+			p->request_line_spaces++;
+		} else if (!p->request_line_done && p->request_line_spaces == 2 &&
+			   p->protocol_bytes < 5) {
+			if (ch != "HTTP/"[p->protocol_bytes++])
+				return "the request line's protocol is not HTTP";
+		}
 		p->prev = ch;
 		p->line_bytes++;
 		if (ch == '\n') {
