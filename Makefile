@@ -3,14 +3,19 @@
 # The user's interface to the build. CMake does the real work in build/.
 #
 #   make                     configure and build into build/
-#   make check               build and run the tests (with a replay of the
-#                            fuzz corpus and a one-minute fuzz run), then
+#   make check               build and run the tests (with replays of the
+#                            fuzz corpora and short fuzz runs: a minute of
+#                            the library, half a minute of the server's
+#                            request heads), then
 #                            again with AddressSanitizer and UBSan in
 #                            build-asan/, then the thread tests with
 #                            ThreadSanitizer in build-tsan/
 #   make check-valgrind      the tests under valgrind memcheck (--track-fds)
-#   make fuzz                fuzz fuzz/fuzz_ops.c with clang-14 and libFuzzer
-#                            for FUZZ_SECONDS (default 600) in build-fuzz/
+#   make fuzz                fuzz each of FUZZ_TARGETS (default: ops, the
+#                            library, and http_head, the server's request
+#                            heads; fuzz/README.md) with clang-14 and
+#                            libFuzzer for FUZZ_SECONDS (default 600) in
+#                            build-fuzz/
 #   make install PREFIX=dir  install into dir (default /usr/local)
 #   make docs                API documentation from include/zbl.h into build/docs
 #   make demo                build, run examples/demo and the zbl serve demo
@@ -28,6 +33,7 @@ ASAN_DIR    ?= build-asan
 TSAN_DIR    ?= build-tsan
 FUZZ_DIR    ?= build-fuzz
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= ops http_head
 # The programs that run threads against shared storage, for ThreadSanitizer,
 # and the object server's test (event loops and sync threads share requests).
 TSAN_TESTS  := test_threads test_kpage_threads cli_serve
@@ -43,8 +49,9 @@ DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev dox
                node-llhttp curl
 # Needed only by the benchmarks (libevent's evbuffer is a baseline).
 BENCH_DEPS  := libevent-dev
-# The fuzz test that make check runs (and make fuzz): clang with libFuzzer.
-FUZZ_DEPS   := clang-14 libclang-rt-14-dev
+# The fuzz tests that make check runs (and make fuzz): clang with libFuzzer,
+# and llhttp's sources for the server's head parser.
+FUZZ_DEPS   := clang-14 libclang-rt-14-dev node-llhttp
 EXTRA_DEPS  ?=
 BENCH_ARGS  ?=
 
@@ -104,7 +111,10 @@ check-valgrind: build
 	tools/valgrind.sh $(BUILD_DIR) $(JOBS)
 
 fuzz: fuzz-deps
-	fuzz/run.sh fuzz $(FUZZ_DIR) $(FUZZ_SECONDS)
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz/run.sh fuzz $(FUZZ_DIR) $(FUZZ_SECONDS) $$t"; \
+		fuzz/run.sh fuzz $(FUZZ_DIR) $(FUZZ_SECONDS) $$t || exit 1; \
+	done
 
 install: build
 	$(CMAKE) --install $(BUILD_DIR) --prefix "$(abspath $(PREFIX))"

@@ -8,10 +8,11 @@
  * llhttp does the grammar. What it leaves to the server, or accepts in the
  * version Debian ships, is checked here, because RFC 9112 says a server
  * must reject it or must not guess at it: every line ends in CRLF (a bare
- * CR or LF, or a NUL, would let two parsers see different messages), no
- * obs-fold, field names are tokens right up to the colon, exactly one Host
- * in HTTP/1.1, Content-Length never with Transfer-Encoding, and only the
- * versions 1.0 and 1.1.
+ * CR or LF, or a NUL, would let two parsers see different messages), one
+ * SP between the request line's parts, no obs-fold, field names are
+ * non-empty tokens right up to the colon, exactly one Host in HTTP/1.1,
+ * Content-Length never with Transfer-Encoding, and only the versions 1.0
+ * and 1.1.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -84,6 +85,22 @@ static int on_url(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
+/* Collects the version across calls: the 505 must not depend on where reads split the line. */
+static int on_version(llhttp_t *ll, const char *at, size_t len)
+{
+	struct http_parser *p = parser_of(ll);
+
+	if (p->version_len + len >= sizeof(p->version)) {
+		/* Longer than DIGIT "." DIGIT: not a version at all. */
+		p->version_len = sizeof(p->version);
+		return 0;
+	}
+	memcpy(p->version + p->version_len, at, len);
+	p->version_len += len;
+	p->version[p->version_len] = '\0';
+	return 0;
+}
+
 static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 {
 	struct http_parser *p = parser_of(ll);
@@ -93,6 +110,20 @@ static int on_header_field(llhttp_t *ll, const char *at, size_t len)
 			return refuse(p, 400, "a header name holds a character that is not a token "
 				      "character (whitespace before the colon?)");
 	append_span(p->field, &p->field_len, sizeof(p->field) - 1, &p->field_too_long, at, len);
+	return 0;
+}
+
+/*
+ * RFC 9110 5.1: a field name is a token, so it is never empty; llhttp 8.1
+ * takes a line such as ": v" as a field with no name (and no callback for
+ * the name, so on_header_field cannot see it).
+ */
+static int on_header_field_complete(llhttp_t *ll)
+{
+	struct http_parser *p = parser_of(ll);
+
+	if (p->field_len == 0 && !p->field_too_long)
+		return refuse(p, 400, "a header line without a name");
 	return 0;
 }
 
@@ -204,7 +235,9 @@ static int on_headers_complete(llhttp_t *ll)
 
 static llhttp_settings_t settings = {
 	.on_url = on_url,
+	.on_version = on_version,
 	.on_header_field = on_header_field,
+	.on_header_field_complete = on_header_field_complete,
 	.on_header_value = on_header_value,
 	.on_header_value_complete = on_header_value_complete,
 	.on_headers_complete = on_headers_complete,
@@ -215,25 +248,26 @@ void http_parser_start(struct http_parser *p, struct http_head *head)
 	memset(p, 0, sizeof(*p));
 	memset(head, 0, sizeof(*head));
 	p->head = head;
-	p->line_start = true;
 	llhttp_init(&p->ll, HTTP_REQUEST, &settings);
 	p->ll.data = p;
 }
 
 /*
  * The line-level rules llhttp does not hold in the version Debian ships:
- * every CR is followed by LF and every LF follows a CR, no NUL, the request
- * line is three parts split by single spaces (RFC 9112 3), and no line
- * after it starts with whitespace (obs-fold, 5.2). Empty lines before the
- * request line are skipped, as RFC 9112 2.2 asks. Runs over the bytes
- * llhttp took, carrying its state across calls. Returns the reason a line
- * breaks a rule, or NULL.
+ * every CR is followed by LF and every LF follows a CR, no NUL, no line
+ * after the request line starts with whitespace (obs-fold, RFC 9112 5.2),
+ * the request line's parts are separated by exactly one SP (RFC 9112 3
+ * allows a recipient to split on runs of whitespace instead, but a proxy
+ * in front that does not would see another request-target), and its
+ * protocol is HTTP (llhttp also takes RTSP/ and ICE/ there, and would
+ * report RTSP/1.0 as HTTP/1.0). Runs over exactly the bytes llhttp took,
+ * carrying state across calls. Returns the reason a line breaks a rule,
+ * or NULL.
  */
 static const char *check_bytes(struct http_parser *p, const char *buf, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		char ch = buf[i];
-		bool request_line = p->line_no == 0;
 
 		if (p->prev == '\r' && ch != '\n')
 			return "a bare CR in the request head";
@@ -241,38 +275,44 @@ static const char *check_bytes(struct http_parser *p, const char *buf, size_t le
 			return "a NUL byte in the request head";
 		if (ch == '\n' && p->prev != '\r')
 			return "a line of the request head ends in LF without CR";
-		if (p->line_start && !request_line && (ch == ' ' || ch == '\t'))
+		if (p->request_line_done && p->line_bytes == 0 && (ch == ' ' || ch == '\t'))
 			return "a folded header line (obs-fold)";
-		if (request_line && (ch == '\t' || (ch == ' ' && (p->line_start || p->prev == ' '))))
-			return "the request line is not METHOD SP TARGET SP VERSION";
-		if (request_line && ch == ' ')
-			p->spaces++;
-		if (ch == '\n') {
-			if (request_line && !p->line_start && p->spaces != 2)
-				return "the request line is not METHOD SP TARGET SP VERSION";
-			/* An empty line before the request line is not the request line. */
-			if (!(request_line && p->line_start))
-				p->line_no++;
+		if (!p->request_line_done && ch == ' ') {
+			if (p->prev == ' ')
+				return "more than one space between the parts of the request line";
+			p->request_line_spaces++;
+		} else if (!p->request_line_done && p->request_line_spaces == 2 &&
+			   p->protocol_bytes < 5) {
+			if (ch != "HTTP/"[p->protocol_bytes++])
+				return "the request line's protocol is not HTTP";
 		}
-		p->line_start = ch == '\n' || (p->line_start && ch == '\r');
 		p->prev = ch;
+		p->line_bytes++;
+		if (ch == '\n') {
+			/* The first line with more than its CRLF is the request line. */
+			if (p->line_bytes > 2)
+				p->request_line_done = true;
+			p->line_bytes = 0;
+		}
 	}
 	return NULL;
 }
 
-/* The request line ends in HTTP/DIGIT.DIGIT: a version we do not serve is 505, not 400. */
-static bool ends_in_version(const char *buf, size_t len)
+/*
+ * The request line's version is well formed, HTTP/DIGIT.DIGIT, but not one
+ * we serve: that is a 505, where a malformed version (or a malformed line
+ * after a good one) is a 400.
+ */
+static bool unserved_version(const struct http_parser *p)
 {
-	const char *eol = memchr(buf, '\r', len);
-	size_t n = eol ? (size_t)(eol - buf) : len;
+	const char *v = p->version;
 
-	return n >= 9 && !memcmp(buf + n - 9, " HTTP/", 6) && buf[n - 3] >= '0' &&
-	       buf[n - 3] <= '9' && buf[n - 2] == '.' && buf[n - 1] >= '0' && buf[n - 1] <= '9';
+	return p->version_len == 3 && v[0] >= '0' && v[0] <= '9' && v[1] == '.' && v[2] >= '0' &&
+	       v[2] <= '9' && !(v[0] == '1' && (v[2] == '0' || v[2] == '1'));
 }
 
 enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, size_t *used)
 {
-	size_t line_no = p->line_no;
 	llhttp_errno_t e = llhttp_execute(&p->ll, buf, len);
 	size_t took = len;
 	const char *why;
@@ -280,12 +320,6 @@ enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, 
 	if (e != HPE_OK) {
 		const char *at = llhttp_get_error_pos(&p->ll);
 		took = at && at >= buf && at <= buf + len ? (size_t)(at - buf) : 0;
-		/*
-		 * On an error, the byte llhttp stopped at and the next may be
-		 * what really broke (a bare CR and what follows it).
-		 */
-		if (e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE)
-			took = took + 2 < len ? took + 2 : len;
 	}
 	/*
 	 * A broken line explains any later complaint (llhttp may have ended a
@@ -305,8 +339,7 @@ enum http_result http_parse(struct http_parser *p, const char *buf, size_t len, 
 		*used = took;
 		return HTTP_DONE;
 	}
-	if (e == HPE_INVALID_VERSION && line_no == 0 &&
-	    ends_in_version(buf, len))
+	if (e == HPE_INVALID_VERSION && unserved_version(p))
 		refuse(p, 505, "only HTTP/1.0 and HTTP/1.1 are served");
 	refuse(p, 400, llhttp_get_error_reason(&p->ll));
 	return HTTP_BAD;

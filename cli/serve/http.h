@@ -60,9 +60,13 @@ struct http_parser {
 	bool value_too_long;
 	/* The raw-byte check carried across calls: the byte before the next one. */
 	char prev;
-	bool line_start;
-	size_t line_no;
-	unsigned spaces;		/* on the request line */
+	size_t line_bytes;		/* bytes of the current line so far */
+	bool request_line_done;		/* past it (the empty lines before it skipped) */
+	unsigned request_line_spaces;
+	size_t protocol_bytes;		/* of "HTTP/" matched after the second SP */
+	/* The HTTP-version as llhttp read it ("1.1"), to tell a 505 from a 400. */
+	char version[4];
+	size_t version_len;
 	/* Set when the head is refused. */
 	int status;
 	const char *reason;
