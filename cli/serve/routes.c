@@ -98,12 +98,12 @@ static void handle_delete(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 
+	c->job.kind = JOB_DELETE;
 	if (srv->no_sync) {
 		c->job.result = store_delete(srv->root_fd, c->name, false);
 		route_job_done(c);
 		return;
 	}
-	c->job.kind = JOB_DELETE;
 	c->state = ST_SYNC;
 	jobs_submit(c->w, &c->job);
 }
