@@ -37,6 +37,11 @@
 #     reused 1 MiB buffer, bypassing the page cache: no page-cache pages at
 #     all, so no faults; what it measures is the disk. The durable target
 #     compares against it on purpose: it is what durable storage can cost.
+#     It is not a ceiling: dd has one 1 MiB write in flight at a time,
+#     while page-cache writeback (which zbl starts with sync_file_range as
+#     the body arrives) queues many, so durable zbl can come out ahead.
+#     On a VM, what fdatasync reaches (host cache or media) is the host's
+#     business; both sides of that ratio go through the same flushes.
 #   - Every timed operation starts with no dirty data: an untimed sync(1)
 #     runs before each, so the non-durable rows' writeback is never charged
 #     to the next row. The order of the four rotates every round.
