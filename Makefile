@@ -46,7 +46,7 @@ CTEST       ?= ctest
 CMAKE_ARGS  ?=
 
 DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen \
-               node-llhttp curl
+               node-llhttp curl strace
 # Needed only by the benchmarks (libevent's evbuffer is a baseline).
 BENCH_DEPS  := libevent-dev
 # The fuzz tests that make check runs (and make fuzz): clang with libFuzzer,

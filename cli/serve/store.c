@@ -130,9 +130,13 @@ static int link_unnamed(struct server *srv, int tmp_fd, const char *name)
 	if (linkat(tmp_fd, "", srv->root_fd, name, AT_EMPTY_PATH) == 0)
 		return 0;
 	if (errno == ENOENT || errno == EPERM) {
-		/* /proc went away after start-up: later uploads take the named path. */
+		/*
+		 * /proc went away after start-up: later uploads take the named
+		 * path. This one cannot be linked; that is the server's failure
+		 * (500), not a missing object (404), and the client may retry.
+		 */
 		atomic_store(&srv->named_tmp, true);
-		return -ENOENT;
+		return -EIO;
 	}
 	return -errno;
 }
