@@ -229,6 +229,8 @@ FB0=$(counter fallbacks)
 curl -s -H 'Expect: 100-continue' -T "$T/big" "$URL/acct" -o /dev/null
 curl -s "$URL/acct" -o /dev/null
 curl -s -r 10-109 "$URL/acct" -o /dev/null
+RANGE_SMALL=$(acct 'GET /acct 206')
+curl -s -r 10-100009 "$URL/acct" -o /dev/null
 # The head and the first 1000 body bytes in one packet: those are read with
 # the head, so copied; the rest arrives later and is spliced.
 python3 - "$PORT" "$T/small" <<'EOF' || bad "head-with-body client failed"
@@ -241,11 +243,14 @@ s.sendall(body[1000:])
 assert s.recv(4096).startswith(b"HTTP/1.1 201")
 EOF
 FB1=$(counter fallbacks)
+expect "GET range of 100 bytes: copied into the response (small body)" "100 kernel=0 copied=100" \
+	"$RANGE_SMALL"
 if [ "$FB0" = "$FB1" ]; then
 	expect "PUT after 100-continue: all kernel pages" "3000000 kernel=3000000 copied=0" \
 		"$(acct 'PUT /acct 201')"
 	expect "GET: all kernel pages" "3000000 kernel=3000000 copied=0" "$(acct 'GET /acct 200')"
-	expect "GET range: its bytes, kernel pages" "100 kernel=100 copied=0" "$(acct 'GET /acct 206')"
+	expect "GET range of 100 KB: its bytes, kernel pages" "100000 kernel=100000 copied=0" \
+		"$(acct 'GET /acct 206 100000')"
 	expect "PUT with body bytes in the head's read: those copied" "100000 kernel=99000 copied=1000" \
 		"$(acct 'PUT /acct2 201')"
 else

@@ -37,6 +37,8 @@
 /* Largest zbl_splice_from() per step: about one pipe's worth, then drain to the file. */
 #define BODY_STEP_BYTES		((size_t)1 << 20)
 /* Per-connection bounce buffer for --copy. */
+/* GET bodies up to this size are copied into the response (routes.c). */
+#define SMALL_BODY_BYTES	((size_t)16 << 10)
 #define COPY_BUF_BYTES		((size_t)256 << 10)
 /* Bytes moved for one connection before the loop lets the others run. */
 #define FAIR_SHARE_BYTES	((uint64_t)16 << 20)
