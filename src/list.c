@@ -159,6 +159,13 @@ void zbl__push_seg(zbl_t *bl, struct zbl__block *b, size_t off, size_t len)
 	bl->len += len;
 }
 
+/* Extends the last segment by @n bytes its block now holds past the window. */
+void zbl__grow_tail(zbl_t *bl, size_t n)
+{
+	zbl__seg_at(bl, bl->count - 1)->len += n;
+	bl->len += n;
+}
+
 /* Removes @n bytes from the front (n <= len), dropping emptied segments. */
 void zbl__drop_front(zbl_t *bl, size_t n)
 {
@@ -202,7 +209,7 @@ static size_t tail_room(const zbl_t *bl, struct zbl__seg **last, bool *only)
 		return 0;
 	struct zbl__seg *s = zbl__seg_at(bl, bl->count - 1);
 	struct zbl__block *b = s->b;
-	if (b->kind != ZBL__BLOCK_INLINE && b->kind != ZBL__BLOCK_ALIGNED)
+	if (b->kind != &zbl__kind_inline && b->kind != &zbl__kind_aligned)
 		return 0;
 	/*
 	 * Acquire: if another list just dropped the block, its claims on the
@@ -266,7 +273,7 @@ static size_t append_block_bytes(const zbl_t *bl, size_t need)
 
 	if (bl->count) {
 		const struct zbl__block *b = zbl__seg_at(bl, bl->count - 1)->b;
-		if (b->kind == ZBL__BLOCK_INLINE)
+		if (b->kind == &zbl__kind_inline)
 			prev = sizeof(*b) + b->cap;
 	}
 	while (total < ZBL__APPEND_BLOCK_TOTAL_MAX && total * 2 <= bl->len && total < 2 * prev)
@@ -362,7 +369,7 @@ int zbl_append(zbl_t *bl, const void *data, size_t len)
 		struct zbl__seg *s = zbl__seg_at(bl, bl->count - 1);
 		struct zbl__block *b = s->b;
 		size_t end = s->off + s->len;
-		if (b->kind == ZBL__BLOCK_INLINE && b->cap - end >= len &&
+		if (b->kind == &zbl__kind_inline && b->cap - end >= len &&
 		    atomic_load_explicit(&b->refs, memory_order_acquire) == 1 &&
 		    atomic_load_explicit(&b->fill, memory_order_relaxed) == end) {
 			memcpy(b->inline_data + end, data, len);

@@ -220,7 +220,7 @@ void zbl_pool_flush(void)
 	pthread_mutex_unlock(&pool_lock);
 	for (size_t i = 0; i < n; i++)
 		pipe_close(&idle[i]);
-	zbl__copy_cache_flush();
+	zbl__mem_cache_flush();
 }
 
 /*

@@ -18,9 +18,8 @@ static int copy_segs(const zbl_t *bl, size_t i, size_t j, char *dst)
 		const struct zbl__seg *s = zbl__seg_at(bl, i);
 		int err = -EAGAIN;
 
-		if (s->b->kind == ZBL__BLOCK_PIPE &&
-		    !atomic_load_explicit(&s->b->data, memory_order_acquire))
-			err = zbl__kpage_read_window(s, dst);
+		if (!atomic_load_explicit(&s->b->data, memory_order_acquire))
+			err = zbl__block_read_window(s, dst);
 		if (err == -EAGAIN) {
 			const char *p = zbl__seg_data(s);
 			if (!p)

@@ -2,6 +2,18 @@
 /*
  * Internal definitions shared by the library's source files. Nothing here is
  * part of the public API; functions shared between files are named zbl__*.
+ *
+ * The files form layers, and calls only go down (tools/layers.sh checks the
+ * object files in make check; docs/DESIGN.md, section "Layers"):
+ *   1. system and resources: sys.h and fault.c (system calls), stats.c
+ *      (counters and trace), mem.c (library memory and the mapping cache),
+ *      pipe.c (the pipe pool), fdutil.c (descriptor utilities);
+ *   2. storage kinds: kind_mem.c, kind_ref.c, kind_file.c, kind_pipe.c, and
+ *      block.c, which reaches them only through struct zbl__kind;
+ *   3. lists: list.c, iter.c, crc.c, rebuild.c, hexdump.c;
+ *   4. movement between lists and descriptors: move_in.c, move_out.c;
+ *   5. caps.c.
+ * This header is declared in the same order.
  */
 #ifndef ZBL_INT_H
 #define ZBL_INT_H
@@ -21,232 +33,7 @@
 #define ZBL__LIKELY(x) __builtin_expect(!!(x), 1)
 #define ZBL__UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-/*
- * Storage block kinds. The kind is a tag switched on where behaviour differs;
- * reading bytes never goes through an indirect call (Ceph's virtual
- * get_data() on raw_pipe slowed every access: docs/DESIGN.md, section
- * "No indirect call per access").
- */
-enum zbl__kind {
-	ZBL__BLOCK_INLINE,   /* library memory allocated with the header; has tail room */
-	ZBL__BLOCK_ALIGNED,  /* library memory from posix_memalign, freed with free() */
-	ZBL__BLOCK_REF,      /* caller memory with a release callback */
-	ZBL__BLOCK_FILE,     /* a range of a regular file, read lazily */
-	ZBL__BLOCK_PIPE,     /* kernel pages held in a pipe */
-};
-
-/* One cached CRC per block: crc32c of bytes [off, off+len) with seed @seed. */
-struct zbl__crc_cache {
-	atomic_flag lock;
-	bool valid;
-	size_t off;
-	size_t len;
-	uint32_t seed;
-	uint32_t crc;
-};
-
-/*
- * A pipe: one descriptor open for reading and writing (rfd == wfd), or two
- * where /proc is missing; size is its capacity in bytes.
- */
-struct zbl__pipe {
-	int rfd;
-	int wfd;
-	size_t size;
-};
-
-/* Kernel-page storage: file ranges and pipes. */
-struct zbl__kblock {
-	int fd;              /* file: our duplicate of the caller's descriptor */
-	int64_t file_off;    /* file: offset of byte 0 of the block in the file */
-	struct zbl__pipe pipe; /* pipe: holds block bytes [head, cap) */
-	/*
-	 * pipe: block bytes already consumed from the pipe (drained, or read
-	 * into memory). Changes only under zbl__pipe_lock held exclusively, or
-	 * while a single list holds the block.
-	 */
-	size_t head;
-	bool sealed;         /* pipe: ran out of slots; append no more */
-	bool lost;           /* pipe: emptying it failed midway; its bytes are gone (-EIO) */
-	size_t copy_len;     /* length of the mapping holding the materialized copy, 0 if malloc */
-};
-
-struct zbl__block {
-	atomic_uint refs;
-	uint8_t kind;
-	/*
-	 * Readable bytes. Set at creation for memory kinds; for kernel kinds NULL
-	 * until the block is materialized, then set once (release store) and never
-	 * changed again, so readers only need an acquire load.
-	 */
-	char *_Atomic data;
-	size_t cap;          /* bytes of storage */
-	/*
-	 * Bytes of storage handed out to segments (INLINE/ALIGNED only; equal to
-	 * cap for other kinds). A list may append into [fill, cap) only after it
-	 * advanced fill with a compare-and-swap from the end of its own last
-	 * segment, so two lists sharing the block cannot both take the same room.
-	 */
-	atomic_size_t fill;
-	struct zbl__crc_cache crc;
-	union {
-		struct {
-			void (*release)(void *ctx);
-			void *ctx;
-		} ref;
-		struct zbl__kblock k;
-		size_t map_len; /* INLINE: length of its own mapping, 0 if malloc */
-	} u;
-	/* INLINE blocks: the bytes follow the header. */
-	char inline_data[] __attribute__((aligned(16)));
-};
-
-/* A segment: a window onto a block. */
-struct zbl__seg {
-	struct zbl__block *b;
-	/*
-	 * The window's bytes when the block is memory (so reads need not touch
-	 * the block header), NULL for kernel-page blocks.
-	 */
-	const char *data;
-	size_t off;          /* offset in the block */
-	size_t len;          /* bytes; never 0 in a list */
-	size_t start;        /* position in the list plus the list's base */
-};
-
-/*
- * A list is an array of segments used as a deque: segments [head, head+count)
- * are live. Each segment records its start position (plus base) so that the
- * segment holding an offset is found by binary search; removing from the
- * front only moves head and base.
- */
-struct zbl {
-	struct zbl__seg *v;
-	size_t head;
-	size_t count;
-	size_t cap;
-	size_t base;
-	size_t len;
-};
-
-/* block.c */
-void zbl__block_init(struct zbl__block *b, enum zbl__kind kind, char *data, size_t cap,
-		     size_t fill);
-struct zbl__block *zbl__block_new_inline(size_t cap);
-struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align);
-struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
-				      void (*release)(void *), void *ctx);
-struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len);
-void zbl__block_put(struct zbl__block *b);
-const char *zbl__block_materialize(struct zbl__block *b);
-void zbl__pipe_lock(const struct zbl__block *b, bool exclusive);
-void zbl__pipe_unlock(const struct zbl__block *b);
-void zbl__copy_cache_flush(void);
-char *zbl__copy_alloc(size_t len, size_t *maplen, bool reused_only);
-/* Set in a mapping length handed to zbl__copy_free(): a memfd's (shared) mapping. */
-#define ZBL__MAP_SHARED ((size_t)1)
-void zbl__copy_free(char *p, size_t maplen);
-size_t zbl__copy_map_len(size_t len);
-
-static inline void zbl__block_get(struct zbl__block *b)
-{
-	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
-}
-
-static inline bool zbl__block_is_kernel(const struct zbl__block *b)
-{
-	return b->kind >= ZBL__BLOCK_FILE;
-}
-
-/*
- * Readable bytes of a block. Memory kinds return at once; kernel kinds are
- * materialized on first use (an explicit, counted copy). NULL with errno set
- * if kernel pages could not be read.
- */
-static inline const char *zbl__block_data(struct zbl__block *b)
-{
-	char *d = atomic_load_explicit(&b->data, memory_order_acquire);
-	if (ZBL__LIKELY(d != NULL))
-		return d;
-	return zbl__block_materialize(b);
-}
-
-/* fdio.c */
-struct zbl__sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
-void zbl__sigpipe_block(struct zbl__sigpipe_guard *g);
-void zbl__sigpipe_restore(struct zbl__sigpipe_guard *g, bool epipe);
-int zbl__file_read(struct zbl__block *b, char *dst);
-ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some);
-ssize_t zbl__write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags);
-ssize_t zbl__write_kernel_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			      bool more);
-
-/* stats.c: reports a copy the caller may want to find (ZBL_TRACE). */
-void zbl__trace(const char *what, size_t bytes);
-
-/* pipe.c */
-int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes, bool scratch);
-void zbl__pipe_put(struct zbl__pipe *p, size_t bytes_left);
-int zbl__pipe_discard(int rfd, size_t len, size_t *moved);
-int zbl__devnull(void);
-size_t zbl__pipe_bytes_max(void);
-bool zbl__pipes_single_fd(void);
-long zbl__read_proc_long(const char *path, long dflt);
-size_t zbl__held_pipe_bytes(void);
-
-/* kpage.c */
-struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p);
-int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen);
-int zbl__kpage_read_window(const struct zbl__seg *s, char *dst);
-ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			    bool more);
-
-/* list.c */
-static inline struct zbl__seg *zbl__seg_at(const zbl_t *bl, size_t i)
-{
-	return &bl->v[bl->head + i];
-}
-
-/* Points @s at bytes [off, off+len) of @b (start is set by the caller). */
-static inline void zbl__seg_set(struct zbl__seg *s, struct zbl__block *b, size_t off, size_t len)
-{
-	s->b = b;
-	s->data = zbl__block_is_kernel(b) ? NULL
-		  : atomic_load_explicit(&b->data, memory_order_relaxed) + off;
-	s->off = off;
-	s->len = len;
-}
-
-/* Drops the first @n bytes of segment @s (n < len). */
-static inline void zbl__seg_trim_front(struct zbl__seg *s, size_t n)
-{
-	if (s->data)
-		s->data += n;
-	s->off += n;
-	s->len -= n;
-	s->start += n;
-}
-
-/* The segment's bytes, reading kernel pages into memory if needed; NULL + errno on failure. */
-static inline const char *zbl__seg_data(const struct zbl__seg *s)
-{
-	if (ZBL__LIKELY(s->data != NULL))
-		return s->data;
-	const char *d = zbl__block_data(s->b);
-	return d ? d + s->off : NULL;
-}
-size_t zbl__find(const zbl_t *bl, size_t off);
-int zbl__reserve(zbl_t *bl, size_t more);
-void zbl__push_seg(zbl_t *bl, struct zbl__block *b, size_t off, size_t len);
-void zbl__drop_front(zbl_t *bl, size_t n);
-void zbl__replace(zbl_t *bl, zbl_t *with);
-int zbl__prepare_append(zbl_t *bl, size_t len, char **p1, size_t *n1,
-			struct zbl__block **nb);
-void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, size_t u2);
-int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst);
+/* ===================== 1. System and resources ===================== */
 
 /*
  * stats.c: the counters. Each thread counts into its own copy with plain
@@ -297,6 +84,326 @@ static inline struct zbl__stats *zbl__stats_self(void)
 #define ZBL__PIPES_LIVE_SUB(n) \
 	atomic_fetch_sub_explicit(&zbl__stats.pipes_live, (uint64_t)(n), memory_order_relaxed)
 
+/* stats.c: reports a copy the caller may want to find (ZBL_TRACE). */
+void zbl__trace(const char *what, size_t bytes);
+
+/*
+ * mem.c: library memory for large copies. zbl__mem_alloc() says how it got
+ * the memory in a tag that zbl__mem_free() needs back: malloc, a private
+ * mapping (kept for reuse when freed), or a memfd's shared mapping (never
+ * kept: after fork() parent and child would both reuse it). Read the tag
+ * only through these accessors.
+ */
+typedef size_t zbl__memtag_t;
+
+/* Mappings are multiples of this, so a tag's bit 0 is free to say "shared". */
+#define ZBL__MAP_ROUND ((size_t)64 * 1024)
+#define ZBL__MEMTAG_SHARED ((size_t)1)
+_Static_assert(ZBL__MAP_ROUND % 2 == 0, "mapping lengths must leave bit 0 of a tag free");
+
+/* The tag of a mapping of @len bytes (a multiple of ZBL__MAP_ROUND), or of malloc memory (0). */
+static inline zbl__memtag_t zbl__memtag_map(size_t len, bool shared)
+{
+	return len | (shared ? ZBL__MEMTAG_SHARED : 0);
+}
+
+/* The mapping's length; 0 for malloc memory. */
+static inline size_t zbl__memtag_len(zbl__memtag_t t)
+{
+	return t & ~ZBL__MEMTAG_SHARED;
+}
+
+static inline bool zbl__memtag_shared(zbl__memtag_t t)
+{
+	return (t & ZBL__MEMTAG_SHARED) != 0;
+}
+
+char *zbl__mem_alloc(size_t len, zbl__memtag_t *tag, bool reused_only);
+void zbl__mem_free(char *p, zbl__memtag_t tag);
+size_t zbl__mem_map_len(size_t len);
+void zbl__mem_cache_flush(void);
+
+/*
+ * A pipe: one descriptor open for reading and writing (rfd == wfd), or two
+ * where /proc is missing; size is its capacity in bytes.
+ */
+struct zbl__pipe {
+	int rfd;
+	int wfd;
+	size_t size;
+};
+
+/* pipe.c */
+int zbl__pipe_get(struct zbl__pipe *p, size_t min_bytes, bool scratch);
+void zbl__pipe_put(struct zbl__pipe *p, size_t bytes_left);
+int zbl__pipe_discard(int rfd, size_t len, size_t *moved);
+int zbl__devnull(void);
+size_t zbl__pipe_bytes_max(void);
+bool zbl__pipes_single_fd(void);
+long zbl__read_proc_long(const char *path, long dflt);
+size_t zbl__held_pipe_bytes(void);
+
+/* fdutil.c */
+struct zbl__sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+void zbl__sigpipe_block(struct zbl__sigpipe_guard *g);
+void zbl__sigpipe_restore(struct zbl__sigpipe_guard *g, bool epipe);
+int zbl__fd_flags(int fd);
+bool zbl__fd_wait(int fd, int flags, short events);
+bool zbl__is_fifo(int fd);
+bool zbl__readable_now(int fd);
+bool zbl__is_o_direct(int fd);
+ssize_t zbl__write_iov(int fd, int64_t *off, const struct iovec *iov, int n, int flags);
+
+/* ========================= 2. Storage kinds ========================= */
+
+struct zbl__block;
+struct zbl__seg;
+
+/*
+ * A storage kind: how a block's bytes are held (library memory, borrowed
+ * memory, pipe pages, a file range), one file per kind (kind_*.c). Each
+ * block points at its kind, and block.c reaches a kind only through these
+ * operations. They are cold paths: reading bytes never goes through them,
+ * since a memory block's data pointer is set at creation and a kernel
+ * block's once it is materialized (Ceph's virtual get_data() on raw_pipe
+ * slowed every access: docs/DESIGN.md, section "No indirect call per
+ * access"). Adding a kind means adding a file that defines one of these.
+ */
+struct zbl__kind {
+	const char *name;
+	/* Bytes in kernel pages: data is NULL until materialized, and writes go by @write. */
+	bool kernel;
+	/* Frees the block's storage and the block itself. */
+	void (*release)(struct zbl__block *b);
+	/*
+	 * Kernel kinds: reads the block's bytes into new memory *@data (at block
+	 * offsets: data + i holds byte i), with *@tag for zbl__mem_free();
+	 * *@copied is how many bytes that copied. 0 or -errno.
+	 */
+	int (*materialize)(struct zbl__block *b, char **data, zbl__memtag_t *tag, size_t *copied);
+	/*
+	 * Kernel kinds: writes segment @s from @skip to @fd (at *@off when given;
+	 * the caller advances it) without copying through user memory. @drain:
+	 * the list gives these bytes up; @more: more data follows. Returns bytes
+	 * written, -errno, or ZBL__WRITE_FROM_MEMORY when the bytes must go from
+	 * the block's memory copy instead (zbl__block_write does that, counted).
+	 */
+	ssize_t (*write)(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			 bool more);
+	/*
+	 * Optional: copies segment @s's bytes into @dst without keeping a copy
+	 * in the block. 0, -errno, or -EAGAIN to read through the block instead.
+	 */
+	int (*read_window)(const struct zbl__seg *s, char *dst);
+};
+
+#define ZBL__WRITE_FROM_MEMORY ((ssize_t)-4096)
+
+extern const struct zbl__kind zbl__kind_inline;  /* kind_mem.c: bytes after the header */
+extern const struct zbl__kind zbl__kind_aligned; /* kind_mem.c: posix_memalign memory */
+extern const struct zbl__kind zbl__kind_ref;     /* kind_ref.c: caller memory, released by callback */
+extern const struct zbl__kind zbl__kind_file;    /* kind_file.c: a file range, read lazily */
+extern const struct zbl__kind zbl__kind_pipe;    /* kind_pipe.c: kernel pages held in a pipe */
+
+/* One cached CRC per block: crc32c of bytes [off, off+len) with seed @seed. */
+struct zbl__crc_cache {
+	atomic_flag lock;
+	bool valid;
+	size_t off;
+	size_t len;
+	uint32_t seed;
+	uint32_t crc;
+};
+
+/* Kernel-page storage: file ranges and pipes. */
+struct zbl__kblock {
+	int fd;              /* file: our duplicate of the caller's descriptor */
+	int64_t file_off;    /* file: offset of byte 0 of the block in the file */
+	struct zbl__pipe pipe; /* pipe: holds block bytes [head, cap) */
+	/*
+	 * pipe: block bytes already consumed from the pipe (drained, or read
+	 * into memory). Changes only under the block's pipe lock held
+	 * exclusively, or while a single list holds the block.
+	 */
+	size_t head;
+	bool sealed;         /* pipe: ran out of slots; append no more */
+	bool lost;           /* pipe: emptying it failed midway; its bytes are gone (-EIO) */
+	zbl__memtag_t copy_tag; /* how the materialized copy was allocated */
+};
+
+struct zbl__block {
+	atomic_uint refs;
+	/* Copied from kind->kernel, so that the fast paths need no second load. */
+	bool kernel;
+	const struct zbl__kind *kind;
+	/*
+	 * Readable bytes. Set at creation for memory kinds; for kernel kinds NULL
+	 * until the block is materialized, then set once (release store) and never
+	 * changed again, so readers only need an acquire load.
+	 */
+	char *_Atomic data;
+	size_t cap;          /* bytes of storage */
+	/*
+	 * Bytes of storage handed out to segments (inline and aligned only; equal
+	 * to cap for other kinds). A list may append into [fill, cap) only after
+	 * it advanced fill with a compare-and-swap from the end of its own last
+	 * segment, so two lists sharing the block cannot both take the same room.
+	 */
+	atomic_size_t fill;
+	struct zbl__crc_cache crc;
+	union {
+		struct {
+			void (*release)(void *ctx);
+			void *ctx;
+		} ref;
+		struct zbl__kblock k;
+		zbl__memtag_t inline_tag; /* inline: how header and bytes were allocated */
+	} u;
+	/* Inline blocks: the bytes follow the header. */
+	char inline_data[] __attribute__((aligned(16)));
+};
+
+/* A segment: a window onto a block. */
+struct zbl__seg {
+	struct zbl__block *b;
+	/*
+	 * The window's bytes when the block is memory (so reads need not touch
+	 * the block header), NULL for kernel-page blocks.
+	 */
+	const char *data;
+	size_t off;          /* offset in the block */
+	size_t len;          /* bytes; never 0 in a list */
+	size_t start;        /* position in the list plus the list's base */
+};
+
+/* Sets up a new block of @kind; the kind's constructor fills in the rest. */
+static inline void zbl__block_init(struct zbl__block *b, const struct zbl__kind *kind, char *data,
+				   size_t cap, size_t fill)
+{
+	atomic_init(&b->refs, 1);
+	b->kind = kind;
+	b->kernel = kind->kernel;
+	atomic_init(&b->data, data);
+	b->cap = cap;
+	atomic_init(&b->fill, fill);
+	atomic_flag_clear(&b->crc.lock);
+	b->crc.valid = false;
+}
+
+/* kind_mem.c, kind_ref.c, kind_file.c */
+struct zbl__block *zbl__block_new_inline(size_t cap);
+struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align);
+struct zbl__block *zbl__block_new_ref(const void *data, size_t len,
+				      void (*release)(void *), void *ctx);
+struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len);
+
+/* kind_pipe.c: a pipe block and filling it (zbl_splice_from, move_in.c). */
+struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p);
+size_t zbl__pipe_block_room(struct zbl__block *b);
+enum zbl__fill { ZBL__FILL_MOVED, ZBL__FILL_EOF, ZBL__FILL_PIPE_FULL, ZBL__FILL_EMPTY,
+		 ZBL__FILL_ERROR };
+enum zbl__fill zbl__pipe_block_fill(struct zbl__block *b, int fd, int64_t *off, size_t want,
+				    bool wait, ssize_t *moved);
+void zbl__pipe_block_seal(struct zbl__block *b);
+
+/* block.c */
+void zbl__block_put(struct zbl__block *b);
+const char *zbl__block_materialize(struct zbl__block *b);
+ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			 bool more);
+int zbl__block_read_window(const struct zbl__seg *s, char *dst);
+
+static inline void zbl__block_get(struct zbl__block *b)
+{
+	atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
+
+static inline bool zbl__block_is_kernel(const struct zbl__block *b)
+{
+	return b->kernel;
+}
+
+/*
+ * Readable bytes of a block. Memory kinds return at once; kernel kinds are
+ * materialized on first use (an explicit, counted copy). NULL with errno set
+ * if kernel pages could not be read.
+ */
+static inline const char *zbl__block_data(struct zbl__block *b)
+{
+	char *d = atomic_load_explicit(&b->data, memory_order_acquire);
+	if (ZBL__LIKELY(d != NULL))
+		return d;
+	return zbl__block_materialize(b);
+}
+
+/* Points @s at bytes [off, off+len) of @b (start is set by the caller). */
+static inline void zbl__seg_set(struct zbl__seg *s, struct zbl__block *b, size_t off, size_t len)
+{
+	s->b = b;
+	s->data = zbl__block_is_kernel(b) ? NULL
+		  : atomic_load_explicit(&b->data, memory_order_relaxed) + off;
+	s->off = off;
+	s->len = len;
+}
+
+/* Drops the first @n bytes of segment @s (n < len). */
+static inline void zbl__seg_trim_front(struct zbl__seg *s, size_t n)
+{
+	if (s->data)
+		s->data += n;
+	s->off += n;
+	s->len -= n;
+	s->start += n;
+}
+
+/* The segment's bytes, reading kernel pages into memory if needed; NULL + errno on failure. */
+static inline const char *zbl__seg_data(const struct zbl__seg *s)
+{
+	if (ZBL__LIKELY(s->data != NULL))
+		return s->data;
+	const char *d = zbl__block_data(s->b);
+	return d ? d + s->off : NULL;
+}
+
+/* ============================== 3. Lists ============================== */
+
+/*
+ * A list is an array of segments used as a deque: segments [head, head+count)
+ * are live. Each segment records its start position (plus base) so that the
+ * segment holding an offset is found by binary search; removing from the
+ * front only moves head and base.
+ */
+struct zbl {
+	struct zbl__seg *v;
+	size_t head;
+	size_t count;
+	size_t cap;
+	size_t base;
+	size_t len;
+};
+
+/* list.c */
+static inline struct zbl__seg *zbl__seg_at(const zbl_t *bl, size_t i)
+{
+	return &bl->v[bl->head + i];
+}
+
+size_t zbl__find(const zbl_t *bl, size_t off);
+int zbl__reserve(zbl_t *bl, size_t more);
+void zbl__push_seg(zbl_t *bl, struct zbl__block *b, size_t off, size_t len);
+void zbl__grow_tail(zbl_t *bl, size_t n);
+void zbl__drop_front(zbl_t *bl, size_t n);
+void zbl__replace(zbl_t *bl, zbl_t *with);
+int zbl__prepare_append(zbl_t *bl, size_t len, char **p1, size_t *n1,
+			struct zbl__block **nb);
+void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, size_t u2);
+
+/* iter.c */
+int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst);
+
 /* crc.c */
 uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_t crc,
 			   int *err);
@@ -305,5 +412,10 @@ uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_
 #define ZBL__APPEND_BLOCK_TOTAL_MIN ((size_t)4096)
 /* Up to one huge page: see zbl__block_new_inline(). */
 #define ZBL__APPEND_BLOCK_TOTAL_MAX ((size_t)2 << 20)
+
+/*
+ * 4. Movement (move_in.c, move_out.c) and 5. caps.c define only public
+ * functions.
+ */
 
 #endif /* ZBL_INT_H */

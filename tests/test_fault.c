@@ -57,7 +57,7 @@ static const char *const layout_name[LAYOUTS] = { "mem", "pipe", "sock", "file",
 /*
  * Bytes of the L_BIGPIPE pipe block: above the 128 KiB from which a block is
  * read into a mapping, and with no mapping cached for reuse (zbl_pool_flush
- * before each run), so reading it takes the memfd route (src/kpage.c).
+ * before each run), so reading it takes the memfd route (src/kind_pipe.c).
  */
 #define BIG_PIPE_BYTES ((size_t)150000)
 
@@ -1054,7 +1054,7 @@ static void test_persistent_faults_end_cleanly(void **state)
 }
 
 /*
- * Regression (src/kpage.c, read_pipe_consuming): when no scratch pipe can be
+ * Regression (src/kind_pipe.c, read_pipe_consuming): when no scratch pipe can be
  * had, kernel pages are read into memory by emptying the block's own pipe.
  * A read that stopped short followed by a failing one used to leave the bytes
  * already read gone from the pipe, their buffer freed and the block's head
@@ -1143,7 +1143,7 @@ static void read_big_pipe_failing(const char *call, int err, bool short_first, c
 }
 
 /*
- * Each call of the memfd route (src/kpage.c, splice_to_memfd) failing once:
+ * Each call of the memfd route (src/kind_pipe.c, splice_to_memfd) failing once:
  * the block is still read, with the right bytes, by the next way (fresh
  * memory, or what the memfd did not get read from the scratch pipe), and no
  * descriptor is left open or closed twice.
@@ -1162,7 +1162,7 @@ static void test_memfd_route_failures_fall_back(void **state)
 }
 
 /*
- * Regression (src/kpage.c, splice_to_memfd): one memfd_create failing with
+ * Regression (src/kind_pipe.c, splice_to_memfd): one memfd_create failing with
  * EINVAL used to turn the memfd route off for the rest of the process, as
  * if the kernel had no memfds; only ENOSYS means that now.
  */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pipe-backed blocks: bringing bytes in from a descriptor as kernel pages
- * (zbl_splice_from), writing windows of them out (tee for shared data,
- * splice straight out when draining the only reference), and reading them
- * into memory when a program wants to look at them.
+ * Pipe blocks: kernel pages held in a pipe. Filling one from a descriptor
+ * (for zbl_splice_from, move_in.c), writing windows of it out (tee for
+ * shared data, splice straight out when draining the only reference), and
+ * reading it into memory when a program wants to look at the bytes. Layer 2
+ * (see zbl_int.h).
  *
  * A pipe block holds block bytes [head, cap) in its pipe, in order. head is
  * 0 unless the only list holding the block drained bytes from its front.
@@ -16,20 +17,58 @@
 
 #include "zbl_int.h"
 
+#define PIPE_LOCKS 64
+
+/*
+ * A shared pipe block's pipe is only ever duplicated (tee), which the kernel
+ * makes safe between threads, except when no scratch pipe can be had and a
+ * reader must empty the pipe into memory. Those two exclude each
+ * other with these locks: shared for duplicating, exclusive for emptying.
+ * Nothing blocks while holding one (our pipes are non-blocking).
+ */
+static pthread_rwlock_t pipe_locks[PIPE_LOCKS] = {
+	[0 ... PIPE_LOCKS - 1] = PTHREAD_RWLOCK_INITIALIZER
+};
+
+static pthread_rwlock_t *pipe_lock_of(const struct zbl__block *b)
+{
+	return &pipe_locks[((uintptr_t)b >> 6) % PIPE_LOCKS];
+}
+
+static void pipe_lock(const struct zbl__block *b, bool exclusive)
+{
+	if (exclusive)
+		pthread_rwlock_wrlock(pipe_lock_of(b));
+	else
+		pthread_rwlock_rdlock(pipe_lock_of(b));
+}
+
+static void pipe_unlock(const struct zbl__block *b)
+{
+	pthread_rwlock_unlock(pipe_lock_of(b));
+}
+
+static void release_pipe(struct zbl__block *b)
+{
+	zbl__mem_free(atomic_load_explicit(&b->data, memory_order_relaxed), b->u.k.copy_tag);
+	zbl__pipe_put(&b->u.k.pipe, b->cap - b->u.k.head);
+	free(b);
+}
+
 struct zbl__block *zbl__block_new_pipe(const struct zbl__pipe *p)
 {
 	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
 
 	if (!b)
 		return NULL;
-	zbl__block_init(b, ZBL__BLOCK_PIPE, NULL, 0, 0);
+	zbl__block_init(b, &zbl__kind_pipe, NULL, 0, 0);
 	b->u.k.fd = -1;
 	b->u.k.file_off = 0;
 	b->u.k.pipe = *p;
 	b->u.k.head = 0;
 	b->u.k.sealed = false;
 	b->u.k.lost = false;
-	b->u.k.copy_len = 0;
+	b->u.k.copy_tag = 0;
 	return b;
 }
 
@@ -72,7 +111,7 @@ static int read_pipe_consuming(struct zbl__block *b, char *dst)
 {
 	int err = 0, fails = 0;
 
-	zbl__pipe_lock(b, true);
+	pipe_lock(b, true);
 	size_t head = b->u.k.head;
 	while (head < b->cap) {
 		ssize_t r = zbl__sys_read(b->u.k.pipe.rfd, dst + head, b->cap - head);
@@ -93,7 +132,7 @@ static int read_pipe_consuming(struct zbl__block *b, char *dst)
 		err = -EIO;
 	}
 	b->u.k.head = head;
-	zbl__pipe_unlock(b);
+	pipe_unlock(b);
 	if (err)
 		return err;
 	ZBL__STAT_ADD(fallbacks, 1);
@@ -173,9 +212,11 @@ static char *splice_to_memfd(int rfd, size_t head, size_t len, size_t maplen, si
 /*
  * Copies the block's bytes [head, cap) into new memory *data (block offsets,
  * so data + head holds the first), without consuming the block's pipe: tee
- * into a scratch pipe, then read from that. *maplen is for zbl__copy_free.
+ * into a scratch pipe, then read from that. A drained block no longer holds
+ * its first head bytes: they are not copied.
  */
-int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen)
+static int materialize_pipe(struct zbl__block *b, char **data, zbl__memtag_t *tag,
+			    size_t *copied)
 {
 	size_t head = b->u.k.head, len = b->cap - head;
 	struct zbl__pipe scratch;
@@ -183,16 +224,17 @@ int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen)
 	int err;
 
 	*data = NULL;
+	*copied = len;
 	if (b->u.k.lost)
 		return -EIO;
 	err = zbl__pipe_get(&scratch, b->u.k.pipe.size, true);
 	if (err == -ENOBUFS || err == -EMFILE || err == -ENFILE) {
-		p = zbl__copy_alloc(b->cap, maplen, false);
+		p = zbl__mem_alloc(b->cap, tag, false);
 		if (!p)
 			return -ENOMEM;
 		err = read_pipe_consuming(b, p);
 		if (err < 0) {
-			zbl__copy_free(p, *maplen);
+			zbl__mem_free(p, *tag);
 			return err;
 		}
 		*data = p;
@@ -206,20 +248,20 @@ int zbl__kpage_materialize(struct zbl__block *b, char **data, size_t *maplen)
 		return err;
 	}
 	/* Reused memory first, then a memfd, then fresh memory. */
-	p = zbl__copy_alloc(b->cap, maplen, true);
-	size_t moved = 0;
-	if (!p && (*maplen = zbl__copy_map_len(b->cap)) != 0) {
-		p = splice_to_memfd(scratch.rfd, head, len, *maplen, &moved);
+	p = zbl__mem_alloc(b->cap, tag, true);
+	size_t moved = 0, maplen = zbl__mem_map_len(b->cap);
+	if (!p && maplen) {
+		p = splice_to_memfd(scratch.rfd, head, len, maplen, &moved);
 		if (p)
-			*maplen |= ZBL__MAP_SHARED;
+			*tag = zbl__memtag_map(maplen, true);
 	}
 	if (!p)
-		p = zbl__copy_alloc(b->cap, maplen, false);
+		p = zbl__mem_alloc(b->cap, tag, false);
 	err = p ? read_all(scratch.rfd, p + head + moved, len - moved) : -ENOMEM;
 	/* On error the scratch pipe may still hold bytes: pipe_put closes it then. */
 	zbl__pipe_put(&scratch, err ? 1 : 0);
 	if (err < 0) {
-		zbl__copy_free(p, *maplen);
+		zbl__mem_free(p, *tag);
 		return err;
 	}
 	*data = p;
@@ -240,11 +282,11 @@ static int tee_window(struct zbl__block *b, size_t from, size_t len, struct zbl_
 
 	if (zbl__pipe_get(scratch, b->u.k.pipe.size, true) < 0)
 		return -EAGAIN;
-	zbl__pipe_lock(b, false);
+	pipe_lock(b, false);
 	bool emptied = from < b->u.k.head;
 	size_t rel = emptied ? 0 : from - b->u.k.head;
 	err = b->u.k.lost ? -EIO : emptied ? -EAGAIN : tee_all(b->u.k.pipe.rfd, scratch, rel + len);
-	zbl__pipe_unlock(b);
+	pipe_unlock(b);
 	if (!err)
 		err = zbl__pipe_discard(scratch->rfd, rel, NULL);
 	if (err < 0)
@@ -259,7 +301,7 @@ static int tee_window(struct zbl__block *b, size_t from, size_t len, struct zbl_
  * -EAGAIN when this cannot be done this way (no scratch pipe, or the pipe was
  * emptied into memory); the caller then reads through the block as usual.
  */
-int zbl__kpage_read_window(const struct zbl__seg *s, char *dst)
+static int read_window_pipe(const struct zbl__seg *s, char *dst)
 {
 	struct zbl__block *b = s->b;
 	struct zbl__pipe scratch;
@@ -270,38 +312,7 @@ int zbl__kpage_read_window(const struct zbl__seg *s, char *dst)
 		return err;
 	err = read_all(scratch.rfd, dst, s->len);
 	zbl__pipe_put(&scratch, err ? 1 : 0);
-	if (!err) {
-		ZBL__STAT_ADD(bytes_materialized, s->len);
-		ZBL__STAT_ADD(materializations, 1);
-		zbl__trace("materialize", s->len);
-	}
 	return err;
-}
-
-/*
- * For a blocking @fd, waits until it is ready for @events and returns true;
- * false at once for a non-blocking one. @fl is @fd's F_GETFL flags, or -2
- * to ask for them here.
- */
-static bool fd_waits(int fd, int fl, short events)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-
-	if (fl == -2)
-		fl = zbl__sys_fcntl(fd, F_GETFL, 0);
-	if (fl < 0 || (fl & O_NONBLOCK))
-		return false;
-	while (zbl__sys_poll(&p, 1, -1) < 0)
-		if (errno != EINTR)
-			return false;
-	return true;
-}
-
-static bool is_fifo(int fd)
-{
-	struct stat st;
-
-	return zbl__sys_fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
 /*
@@ -324,7 +335,8 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
 		 * splice non-blocking if either end is: for a blocking
 		 * destination, wait as write(2) would.
 		 */
-		if (r < 0 && errno == EAGAIN && is_fifo(fd) && fd_waits(fd, -2, POLLOUT))
+		if (r < 0 && errno == EAGAIN && zbl__is_fifo(fd) &&
+		    zbl__fd_wait(fd, zbl__fd_flags(fd), POLLOUT))
 			continue;
 		if (r <= 0) {
 			if (done)
@@ -337,28 +349,13 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
 	return (ssize_t)done;
 }
 
-/* Writes from the block's memory copy: the fallback when pipes are unavailable. */
-static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, int fd, int64_t *off)
-{
-	const char *d = zbl__seg_data(s);
-	ssize_t r;
-
-	if (!d)
-		return -errno;
-	struct iovec iov = { (void *)(d + skip), s->len - skip };
-	do {
-		r = zbl__sys_writev(fd, &iov, 1, off);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	ZBL__STAT_ADD(bytes_copied_out, r);
-	ZBL__STAT_ADD(fallbacks, 1);
-	zbl__trace("fallback: write of pipe pages from memory", (size_t)r);
-	return r;
-}
-
-ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			    bool more)
+/*
+ * Writes a window of a pipe block: straight out of the block's pipe when
+ * this list is its only holder and gives the bytes up, through a scratch
+ * pipe filled by tee otherwise.
+ */
+static ssize_t write_pipe(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
+			  bool more)
 {
 	struct zbl__block *b = s->b;
 	size_t len = s->len - skip;
@@ -376,7 +373,7 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 			return -EIO;
 		/* The pipe was emptied into memory (read_pipe_consuming): write from there. */
 		if (s->off + skip < b->u.k.head)
-			return write_from_memory(s, skip, fd, off);
+			return ZBL__WRITE_FROM_MEMORY;
 		size_t rel = s->off + skip - b->u.k.head, moved;
 		err = zbl__pipe_discard(b->u.k.pipe.rfd, rel, &moved);
 		b->u.k.head += moved;
@@ -386,13 +383,13 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 		if (r > 0)
 			b->u.k.head += (size_t)r;
 		if (r == -EINVAL) /* a destination splice refuses, e.g. O_APPEND */
-			return write_from_memory(s, skip, fd, off);
+			return ZBL__WRITE_FROM_MEMORY;
 		return r;
 	}
 	/* Shared or kept: duplicate the pipe's front, drop the head, send the window. */
 	err = tee_window(b, s->off + skip, len, &scratch);
 	if (err == -EAGAIN)
-		return write_from_memory(s, skip, fd, off);
+		return ZBL__WRITE_FROM_MEMORY;
 	if (err < 0)
 		return err;
 	r = splice_out(scratch.rfd, fd, off, len, more);
@@ -402,55 +399,52 @@ ssize_t zbl__write_pipe_seg(struct zbl__seg *s, size_t skip, int fd, int64_t *of
 		left = 0;
 	zbl__pipe_put(&scratch, left);
 	if (r == -EINVAL) /* a destination splice refuses, e.g. O_APPEND */
-		return write_from_memory(s, skip, fd, off);
+		return ZBL__WRITE_FROM_MEMORY;
 	return r;
 }
 
-/*
- * Whether @fd has bytes to read now. Tells "the source is empty" from "our
- * pipe is full" after a non-blocking splice returned EAGAIN, which can mean
- * either (docs/DESIGN.md, section "Telling a full pipe from an empty source").
- */
-static bool readable_now(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return zbl__sys_poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR));
-}
+const struct zbl__kind zbl__kind_pipe = {
+	.name = "pipe",
+	.kernel = true,
+	.release = release_pipe,
+	.materialize = materialize_pipe,
+	.write = write_pipe,
+	.read_window = read_window_pipe,
+};
 
 /*
- * The list's last segment when it is a pipe block that only this list holds,
- * whose window runs to the block's end and which nobody has read into memory:
- * new bytes can go into the same pipe.
+ * How many more bytes a pipe block can take from zbl_splice_from: 0 unless
+ * it is a pipe block that only one list holds, that nobody has read into
+ * memory and that has not run out of slots. The list checks that its
+ * window runs to the block's end.
  */
-static struct zbl__seg *open_pipe_tail(zbl_t *bl)
+size_t zbl__pipe_block_room(struct zbl__block *b)
 {
-	if (!bl->count)
-		return NULL;
-	struct zbl__seg *s = zbl__seg_at(bl, bl->count - 1);
-	struct zbl__block *b = s->b;
-	if (b->kind != ZBL__BLOCK_PIPE || s->off + s->len != b->cap ||
+	size_t held;
+
+	if (b->kind != &zbl__kind_pipe ||
 	    atomic_load_explicit(&b->refs, memory_order_acquire) != 1 ||
-	    atomic_load_explicit(&b->data, memory_order_acquire) || b->u.k.sealed ||
-	    b->cap - b->u.k.head >= b->u.k.pipe.size)
-		return NULL;
-	return s;
+	    atomic_load_explicit(&b->data, memory_order_acquire) || b->u.k.sealed)
+		return 0;
+	held = b->cap - b->u.k.head;
+	return held < b->u.k.pipe.size ? b->u.k.pipe.size - held : 0;
 }
 
-/* Consecutive "pipe full" verdicts, with no byte moved between, before a pipe is sealed. */
-#define PIPE_FULL_VERDICTS 8
-
-/* Outcome of one splice into a pipe block. */
-enum fill_result { FILL_MOVED, FILL_EOF, FILL_PIPE_FULL, FILL_EMPTY, FILL_ERROR };
+/* The pipe ran out of slots before bytes: append no more to it. */
+void zbl__pipe_block_seal(struct zbl__block *b)
+{
+	b->u.k.sealed = true;
+}
 
 /*
- * One splice of up to @want bytes from @fd into the block's pipe; the caller
- * caps @want at the room left in the pipe. @wait: @fd is blocking, so an
+ * One splice of up to @want bytes from @fd into the block's pipe, which
+ * grows the block by what moved; the caller caps @want at the room left
+ * (zbl__pipe_block_room). A failure leaves its errno. @wait: @fd is blocking, so an
  * empty pipe may be filled by a blocking splice, which sleeps in the kernel
  * until bytes come and then takes all that have arrived; only an empty pipe,
  * since a blocking splice into a pipe out of slots would wait for ever.
  */
-static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, size_t want,
+enum zbl__fill zbl__pipe_block_fill(struct zbl__block *b, int fd, int64_t *off, size_t want,
 				    bool wait, ssize_t *moved)
 {
 	bool empty = b->cap == b->u.k.head;
@@ -462,168 +456,21 @@ static enum fill_result splice_into(int fd, int64_t *off, struct zbl__block *b, 
 				    SPLICE_F_MOVE | (wait && empty ? 0 : SPLICE_F_NONBLOCK));
 	} while (r < 0 && errno == EINTR);
 	*moved = r;
-	if (r > 0)
-		return FILL_MOVED;
+	if (r > 0) {
+		b->cap += (size_t)r;
+		atomic_store_explicit(&b->fill, b->cap, memory_order_relaxed);
+		ZBL__STAT_ADD(bytes_spliced_in, r);
+		return ZBL__FILL_MOVED;
+	}
 	if (r == 0)
-		return FILL_EOF;
+		return ZBL__FILL_EOF;
 	if (errno != EAGAIN)
-		return FILL_ERROR;
+		return ZBL__FILL_ERROR;
 	/*
 	 * EAGAIN: the source is empty, or the pipe ran out of slots before
 	 * bytes. An empty pipe has every slot free: the source was empty.
 	 */
 	if (empty)
-		return FILL_EMPTY;
-	return readable_now(fd) ? FILL_PIPE_FULL : FILL_EMPTY;
-}
-
-/*
- * Whether splice(2) from @fd cannot work at all, so copying is the only
- * way: the file system or socket type does not support it.
- */
-static bool splice_unsupported(int err)
-{
-	return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP;
-}
-
-/* Moves the bytes; returns bytes appended, 0 at end of file, or -errno. @some: ZBL_SOME. */
-static ssize_t splice_from_fd(zbl_t *bl, int fd, int64_t *off, size_t len, bool some,
-			      bool *fallback)
-{
-	size_t total = 0;
-	int full_verdicts = 0;
-	/*
-	 * @fd's F_GETFL flags, asked only when a splice first finds nothing
-	 * (-2: not yet), and whether it may then wait in a blocking splice.
-	 */
-	int fl = -2;
-	bool splice_waits = false;
-
-	*fallback = false;
-	while (total < len) {
-		struct zbl__seg *tail = open_pipe_tail(bl);
-		struct zbl__block *b = tail ? tail->b : NULL;
-		struct zbl__pipe p;
-		ssize_t moved;
-		int err;
-
-		if (!b) {
-			if (zbl__reserve(bl, 1) < 0)
-				return total ? (ssize_t)total : -ENOMEM;
-			err = zbl__pipe_get(&p, 0, false);
-			if (err < 0) {
-				/* No pipe to be had (descriptors, budget): copy instead. */
-				*fallback = true;
-				return (ssize_t)total;
-			}
-			b = zbl__block_new_pipe(&p);
-			if (!b) {
-				zbl__pipe_put(&p, 0);
-				return total ? (ssize_t)total : -ENOMEM;
-			}
-		}
-		bool was_empty = b->cap == b->u.k.head;
-		size_t room = b->u.k.pipe.size - (b->cap - b->u.k.head);
-		size_t asked = len - total < room ? len - total : room;
-		enum fill_result res = splice_into(fd, off, b, asked, false, &moved);
-		/*
-		 * Nothing there yet. A blocking socket source may wait for it in
-		 * one blocking splice into the empty pipe (a pipe source stays on
-		 * non-blocking splices and poll: see splice_into() and fd_waits()).
-		 */
-		if (res == FILL_EMPTY && !(some && total)) {
-			if (fl == -2) {
-				fl = zbl__sys_fcntl(fd, F_GETFL, 0);
-				splice_waits = fl >= 0 && !(fl & O_NONBLOCK) && !off && !is_fifo(fd);
-			}
-			if (was_empty && splice_waits)
-				res = splice_into(fd, off, b, asked, true, &moved);
-		}
-		err = errno;
-		if (res == FILL_MOVED) {
-			b->cap += (size_t)moved;
-			atomic_store_explicit(&b->fill, b->cap, memory_order_relaxed);
-			if (tail) {
-				tail->len += (size_t)moved;
-				bl->len += (size_t)moved;
-			} else {
-				zbl__push_seg(bl, b, 0, (size_t)moved);
-			}
-			if (off)
-				*off += moved;
-			total += (size_t)moved;
-			full_verdicts = 0;
-			ZBL__STAT_ADD(bytes_spliced_in, moved);
-			/* ZBL_SOME: a splice that took less than it could found the source empty. */
-			if (some && (size_t)moved < asked)
-				return (ssize_t)total;
-			continue;
-		}
-		if (!tail)
-			zbl__block_put(b); /* an empty new block: its pipe goes back to the pool */
-		switch (res) {
-		case FILL_PIPE_FULL:
-			/*
-			 * Only a pipe holding bytes (a tail) can be full: see
-			 * splice_into(). Data may have arrived between the EAGAIN
-			 * and the poll. A pipe out of slots fails every time, so
-			 * believe "full" only after it repeats without any byte
-			 * moving in between.
-			 */
-			if (++full_verdicts < PIPE_FULL_VERDICTS)
-				continue;
-			tail->b->u.k.sealed = true;
-			full_verdicts = 0;
-			continue;
-		case FILL_EOF:
-			return (ssize_t)total;
-		case FILL_EMPTY:
-			if (some && total)
-				return (ssize_t)total;
-			/*
-			 * SPLICE_F_NONBLOCK also makes pipe and AF_UNIX sources
-			 * non-blocking: for a blocking source, wait as read(2) would.
-			 */
-			if (fd_waits(fd, fl, POLLIN))
-				continue;
-			return total ? (ssize_t)total : -EAGAIN;
-		default:
-			if (!total && splice_unsupported(err)) {
-				*fallback = true;
-				return 0;
-			}
-			return total ? (ssize_t)total : -err;
-		}
-	}
-	return (ssize_t)total;
-}
-
-ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned flags)
-{
-	bool fallback;
-	ssize_t r, c;
-
-	if (!bl || fd < 0 || (flags & ~ZBL_SOME) || (off && *off < 0))
-		return -EINVAL;
-	/* "Up to len": never more than the list or a file offset can hold. */
-	if (len > SIZE_MAX - bl->len)
-		len = SIZE_MAX - bl->len;
-	if (len > SSIZE_MAX)
-		len = SSIZE_MAX;
-	if (off && (uint64_t)len > (uint64_t)(INT64_MAX - *off))
-		len = (size_t)(INT64_MAX - *off);
-	if (len == 0)
-		return 0;
-	r = splice_from_fd(bl, fd, off, len, flags & ZBL_SOME, &fallback);
-	if (r < 0 || !fallback || (r && (flags & ZBL_SOME)))
-		return r;
-	/* The kernel would not hold these bytes as pages: copy the rest, and say so. */
-	c = zbl__read_copy(bl, fd, off, len - (size_t)r, flags & ZBL_SOME);
-	if (c > 0) {
-		ZBL__STAT_ADD(fallbacks, 1);
-		zbl__trace("fallback: zbl_splice_from", (size_t)c);
-	}
-	if (c < 0)
-		return r ? r : c;
-	return r + c;
+		return ZBL__FILL_EMPTY;
+	return zbl__readable_now(fd) ? ZBL__FILL_PIPE_FULL : ZBL__FILL_EMPTY;
 }
