@@ -85,6 +85,12 @@ struct zbl_stats {
 	uint64_t fallbacks;           /**< zero-copy requests that had to copy instead */
 	uint64_t pipes_created;       /**< pipes ever created */
 	uint64_t pipes_live;          /**< pipes open now, pooled ones included */
+	uint64_t bytes_sent_zerocopy;   /**< memory bytes the kernel sent without copying them (io_uring SEND_ZC) */
+	uint64_t bytes_zerocopy_copied; /**< memory bytes sent zero-copy that the kernel copied anyway (loopback always does) */
+	uint64_t bytes_direct;          /**< bytes moved by direct I/O straight from/to list memory */
+	uint64_t bytes_staged;          /**< bytes copied through aligned memory to meet direct-I/O alignment */
+	uint64_t ring_ops;              /**< ring operations completed */
+	uint64_t ring_sync_ops;         /**< of those, by the synchronous engine */
 };
 
 /**
@@ -537,6 +543,10 @@ struct zbl_caps {
 	bool single_fd_pipes;         /**< one descriptor per pipe via /proc/self/fd */
 	bool splice_file_aliases;     /**< file->pipe splice shares page-cache pages (later file writes show through) */
 	bool vmsplice_aliases;        /**< vmsplice shares user pages instead of copying them */
+	bool io_uring;                /**< an io_uring can be set up here: zbl_ring_new() uses it */
+	const char *io_uring_why_not; /**< why not (kernel.io_uring_disabled, a seccomp/container refusal, no kernel support); NULL when it can */
+	bool send_zc;                 /**< io_uring zero-copy sends (SEND_ZC) are supported */
+	uint64_t memlock_limit;       /**< RLIMIT_MEMLOCK, bytes (UINT64_MAX: unlimited): pages pinned by zero-copy sends count against it */
 };
 
 /**
@@ -551,6 +561,168 @@ struct zbl_caps {
  * @return 0; -EINVAL if @p out is NULL.
  */
 int zbl_caps(struct zbl_caps *out);
+
+/** @} */
+/* ------------------------------------------------------------------------ */
+/**
+ * @name Asynchronous I/O: rings
+ *
+ * A ring queues operations on lists and descriptors and reports each one's
+ * completion through a callback. Its engine is io_uring where the kernel and
+ * the process allow it, and otherwise a synchronous engine with the same
+ * behaviour: io_uring may be missing, disabled by kernel.io_uring_disabled,
+ * or refused by a container's seccomp profile (Docker since 25.0,
+ * Kubernetes' default), so the synchronous engine is a first-class engine,
+ * not a degraded one.
+ *
+ * Rules for every ring operation:
+ * - Submission functions return 0 when queued or -errno (nothing queued, the
+ *   list unchanged); then the callback runs exactly once, always from
+ *   zbl_ring_run() or zbl_ring_free(), never from inside a submission.
+ * - On one descriptor, writes and fsyncs run in submission order and their
+ *   bytes never interleave; reads run in submission order too. A read
+ *   waiting for data never holds up a write to the same descriptor.
+ * - Release callbacks of zbl_append_ref() memory held by an operation run
+ *   from zbl_ring_run() or zbl_ring_free(), never from a submission function
+ *   or zbl_ring_cancel().
+ * - A ring is used by one thread at a time; different rings may share
+ *   lists' storage across threads.
+ * - zbl_ring_run() does not wait on a socket or pipe that is not ready, nor,
+ *   with the io_uring engine, on a disk write, beyond its timeout. The
+ *   synchronous engine writes files with blocking calls.
+ * - The same operations on the two engines give the same bytes, results and
+ *   callbacks.
+ *
+ * Zero-copy sends: memory segments written to a TCP or UDP socket may go by
+ * io_uring SEND_ZC, where the kernel sends from the list's pages and says
+ * when it no longer needs them; their blocks (and zbl_append_ref() release
+ * callbacks) are held until then, which may be after the operation's
+ * callback and lasts until the peer acknowledges the data. Only runs of at
+ * least 16 KiB go this way, within a budget of pinned memory. On loopback
+ * the kernel always copies (counted in bytes_zerocopy_copied), and a socket
+ * whose sends were copied stops using zero-copy.
+ */
+/** @{ */
+
+/** @brief A ring of asynchronous operations; see zbl_ring_new(). */
+typedef struct zbl_ring zbl_ring_t;
+
+/**
+ * @brief Completion callback: @p result is the operation's result (bytes or
+ *        0 on success, -errno on failure, -ECANCELED when cancelled).
+ */
+typedef void (*zbl_ring_cb)(zbl_ring_t *ring, ssize_t result, void *arg);
+
+/** @brief Flag for zbl_ring_new(): use the synchronous engine. */
+#define ZBL_RING_SYNC 0x1u
+
+/** @brief Flag for zbl_ring_fsync(): fdatasync instead of fsync. */
+#define ZBL_DATASYNC 0x1u
+
+/**
+ * @brief A ring with up to @p entries operations in the kernel at once
+ *        (0: a library default of 64); more may be queued.
+ *
+ * Falls back to the synchronous engine by itself where io_uring cannot be
+ * set up (zbl_caps() says why), and with ::ZBL_RING_SYNC.
+ * @return the ring; NULL with errno ENOMEM, or EINVAL for unknown flags or
+ *         more than 4096 entries.
+ */
+zbl_ring_t *zbl_ring_new(unsigned entries, unsigned flags);
+
+/**
+ * @brief Cancels every operation not yet complete, runs every outstanding
+ *        callback (-ECANCELED for cancelled ones), waits until the kernel
+ *        references no block of any operation (zero-copy notifications
+ *        included; a disk write already in the kernel is waited for), and
+ *        frees the ring. NULL is a no-op. Not from inside a callback.
+ */
+void zbl_ring_free(zbl_ring_t *ring);
+
+/**
+ * @brief "io_uring" whenever an io_uring could be set up for the ring,
+ *        otherwise "sync".
+ */
+const char *zbl_ring_backend(const zbl_ring_t *ring);
+
+/**
+ * @brief A descriptor that polls readable whenever zbl_ring_run(ring, 0, 0)
+ *        would run a callback or make progress, for an epoll or poll loop.
+ * @return the descriptor (owned by the ring), or -EINVAL.
+ */
+int zbl_ring_fd(const zbl_ring_t *ring);
+
+/**
+ * @brief Submits what is queued, runs the callbacks of what has completed
+ *        (in this thread), and waits until at least @p min_done callbacks
+ *        have run or @p timeout_ms passed (-1: no limit).
+ *
+ * With @p min_done 0 it does not wait. With nothing queued or in flight it
+ * returns at once.
+ * @return how many callbacks ran (0 on timeout), or -errno (-EINVAL, or
+ *         -EBUSY from inside a callback).
+ */
+int zbl_ring_run(zbl_ring_t *ring, unsigned min_done, int timeout_ms);
+
+/**
+ * @brief Reads into library memory appended to @p bl (a copy).
+ *
+ * Sockets and pipes (@p off -1): completes with what one receive returns,
+ * as recv(2). Files (@p off >= 0): up to @p len, short only at end of file;
+ * with O_DIRECT, any offset and length. The memory is laid out for direct
+ * I/O: every byte's address is congruent to its list offset modulo 4096
+ * when the list's earlier bytes are (an empty list is).
+ * @p bl belongs to the operation until its callback: do not use it before.
+ * @param flags 0 or ::ZBL_SOME (the same: a stream read always returns what
+ *        one receive gives).
+ * @return 0 when queued; -EINVAL for bad arguments. The callback's result:
+ *         bytes appended, 0 at end of data, or -errno.
+ */
+int zbl_ring_read(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, size_t len, unsigned flags,
+		  zbl_ring_cb cb, void *arg);
+
+/**
+ * @brief Like zbl_ring_read(), but takes the bytes as kernel pages, as
+ *        zbl_splice_from() with ::ZBL_SOME does.
+ */
+int zbl_ring_splice_from(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, size_t len,
+			 unsigned flags, zbl_ring_cb cb, void *arg);
+
+/**
+ * @brief Writes all of @p bl to @p fd: a socket or pipe with @p off -1, a
+ *        file at @p off >= 0 (its position untouched).
+ *
+ * At submission the operation takes its own references to the storage: with
+ * @p flags 0, @p bl is unchanged and the caller may change or free it at
+ * once; with ::ZBL_DRAIN, @p bl is empty on return and its blocks belong to
+ * the operation. Memory segments to TCP/UDP sockets may go zero-copy (see
+ * above); kernel-page and file segments move as zbl_splice_to() moves them.
+ * A file opened with O_DIRECT takes any offset and length: aligned runs go
+ * straight from list memory (bytes_direct), the rest through aligned memory
+ * (bytes_staged).
+ * @return 0 when queued; -EINVAL for bad arguments. The callback's result:
+ *         the bytes written (all of them), or -errno (a prefix may have been
+ *         written).
+ */
+int zbl_ring_write(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, unsigned flags,
+		   zbl_ring_cb cb, void *arg);
+
+/**
+ * @brief fsync (fdatasync with ::ZBL_DATASYNC) of @p fd after every operation
+ *        on @p fd submitted earlier to this ring has completed.
+ * @return 0 when queued; -EINVAL. The callback's result: 0 or -errno.
+ */
+int zbl_ring_fsync(zbl_ring_t *ring, int fd, unsigned flags, zbl_ring_cb cb, void *arg);
+
+/**
+ * @brief Cancels the operations on @p fd not yet complete.
+ *
+ * Their callbacks run (from zbl_ring_run()) with -ECANCELED, even after
+ * partial progress (a stream is then in an unknown state), unless they
+ * completed first.
+ * @return how many were cancelled, or -errno.
+ */
+int zbl_ring_cancel(zbl_ring_t *ring, int fd);
 
 /** @} */
 

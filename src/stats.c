@@ -17,7 +17,8 @@ __thread struct zbl__stats *zbl__stats_tls __attribute__((tls_model("initial-exe
 #define COUNTERS(X)                                                                 \
 	X(bytes_copied_in) X(bytes_spliced_in) X(bytes_copied_out) X(bytes_spliced_out) \
 	X(bytes_teed) X(bytes_materialized) X(materializations) X(fallbacks)           \
-	X(pipes_created)
+	X(pipes_created) X(bytes_sent_zerocopy) X(bytes_zerocopy_copied) X(bytes_direct) \
+	X(bytes_staged) X(ring_ops) X(ring_sync_ops)
 
 #define LOAD(s, f) atomic_load_explicit(&(s)->f, memory_order_relaxed)
 

@@ -52,6 +52,12 @@ struct zbl__stats {
 	atomic_uint_least64_t fallbacks;
 	atomic_uint_least64_t pipes_created;
 	atomic_uint_least64_t pipes_live;
+	atomic_uint_least64_t bytes_sent_zerocopy;
+	atomic_uint_least64_t bytes_zerocopy_copied;
+	atomic_uint_least64_t bytes_direct;
+	atomic_uint_least64_t bytes_staged;
+	atomic_uint_least64_t ring_ops;
+	atomic_uint_least64_t ring_sync_ops;
 };
 extern struct zbl__stats zbl__stats;
 extern __thread struct zbl__stats *zbl__stats_tls __attribute__((tls_model("initial-exec")));

@@ -17,6 +17,8 @@
 set -eu
 
 objdir=${1:?usage: tools/layers.sh OBJDIR (e.g. build/CMakeFiles/zbl_objects.dir/src)}
+# Objects of files since removed from src/ may linger in a build directory.
+srcdir=$(dirname "$0")/../src
 
 # layer file... (bottom first); each file's rank is its position.
 ORDER='
@@ -35,7 +37,12 @@ trap 'rm -f "$ranks" "$defs" "$bad"' EXIT
 echo "$ORDER" | awk 'NF { for (i = 2; i <= NF; i++) print $i, ++n, $1 }' >"$ranks"
 
 status=0
-for o in "$objdir"/*.o; do
+objs=
+for c in "$srcdir"/*.c; do
+	objs="$objs $objdir/$(basename "$c").o"
+done
+
+for o in $objs; do
 	f=$(basename "$o" .c.o)
 	if ! grep -q "^$f " "$ranks"; then
 		echo "layers: src/$f.c is in no layer: add it to ORDER in $0"
@@ -45,7 +52,7 @@ for o in "$objdir"/*.o; do
 done
 [ "$status" = 0 ] || exit 1
 
-for o in "$objdir"/*.o; do
+for o in $objs; do
 	f=$(basename "$o" .c.o)
 	nm --undefined-only -g "$o" | awk '{ print $NF }' | while read -r sym; do
 		def=$(awk -v s="$sym" '$1 == s { print $2; exit }' "$defs")

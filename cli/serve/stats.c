@@ -97,6 +97,12 @@ static size_t collect(struct server *srv, struct stat_field *f)
 	F(fallbacks, false);
 	F(pipes_created, false);
 	F(pipes_live, true);
+	F(bytes_sent_zerocopy, false);
+	F(bytes_zerocopy_copied, false);
+	F(bytes_direct, false);
+	F(bytes_staged, false);
+	F(ring_ops, false);
+	F(ring_sync_ops, false);
 #undef F
 #define S(x, g) f[n++] = (struct stat_field){ #x, atomic_load(&srv->x), g }
 	S(requests, false);
@@ -115,7 +121,7 @@ static size_t collect(struct server *srv, struct stat_field *f)
 
 void stats_respond(struct conn *c, bool prometheus)
 {
-	struct stat_field f[32];
+	struct stat_field f[48];
 	size_t n = collect(c->w->srv, f), len = 0;
 	char text[4096];
 
