@@ -16,7 +16,8 @@
 #                            heads; fuzz/README.md) with clang-14 and
 #                            libFuzzer for FUZZ_SECONDS (default 600) in
 #                            build-fuzz/
-#   make install PREFIX=dir  install into dir (default /usr/local)
+#   make install PREFIX=dir  install into dir (default /usr/local), man
+#                            pages in dir/share/man/man3
 #   make docs                API documentation from include/zbl.h into build/docs
 #   make demo                build, run examples/demo and the zbl serve demo
 #   make bench               build and run bench/zbl_bench (BENCH_ARGS="--quick",
@@ -45,8 +46,10 @@ CMAKE       ?= cmake
 CTEST       ?= ctest
 CMAKE_ARGS  ?=
 
+# python3 writes the man pages (tools/man-pages.py); make check reads them
+# with man-db and groff.
 DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen \
-               node-llhttp curl strace
+               node-llhttp curl strace python3 man-db groff-base
 # Needed only by the benchmarks (libevent's evbuffer is a baseline).
 BENCH_DEPS  := libevent-dev
 # The fuzz tests that make check runs (and make fuzz): clang with libFuzzer,

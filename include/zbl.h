@@ -121,6 +121,8 @@ struct zbl_stats {
  * @brief Creates an empty list.
  * @return the list, or NULL with errno ENOMEM.
  * Release it with zbl_free().
+ * @par May it copy?
+ * No: it allocates the list's header only.
  */
 zbl_t *zbl_new(void);
 
@@ -130,30 +132,44 @@ zbl_t *zbl_new(void);
  * Storage shared with other lists stays alive for them; a block whose last
  * reference goes away is released (user memory through its release callback).
  * @param bl the list, or NULL (no-op). @p bl is invalid after the call.
+ * @par May it copy?
+ * No: storage whose last reference goes is released without being read (a
+ * pipe still holding bytes is closed).
  */
 void zbl_free(zbl_t *bl);
 
 /**
  * @brief Empties a list, dropping its references to storage.
  * @param bl the list, or NULL (no-op).
+ * @par May it copy?
+ * No: as with zbl_free(), storage is released without being read.
  */
 void zbl_clear(zbl_t *bl);
 
 /**
  * @brief Total bytes in the list. O(1).
  * @param bl the list; NULL gives 0.
+ * @return the list's length in bytes.
+ * @par May it copy?
+ * No: it reads the list's own bookkeeping.
  */
 size_t zbl_length(const zbl_t *bl);
 
 /**
  * @brief Number of segments in the list (Ceph's get_num_buffers). O(1).
  * @param bl the list; NULL gives 0.
+ * @return the number of segments.
+ * @par May it copy?
+ * No: it reads the list's own bookkeeping.
  */
 size_t zbl_segments(const zbl_t *bl);
 
 /**
  * @brief Whether the list has at most one segment.
  * @param bl the list; NULL gives true (an empty list is contiguous).
+ * @return true for zero or one segment, false for more.
+ * @par May it copy?
+ * No: it reads the list's own bookkeeping.
  */
 bool zbl_is_contiguous(const zbl_t *bl);
 
@@ -164,6 +180,9 @@ bool zbl_is_contiguous(const zbl_t *bl);
  * `zbl_kernel_bytes(bl) == zbl_length(bl)` asserts that nothing in the list
  * has been materialized. O(segments).
  * @param bl the list; NULL gives 0.
+ * @return those bytes.
+ * @par May it copy?
+ * No: it counts bytes without reading them.
  */
 size_t zbl_kernel_bytes(const zbl_t *bl);
 
@@ -176,19 +195,26 @@ size_t zbl_kernel_bytes(const zbl_t *bl);
  * @brief Copies @p len bytes to the end of the list.
  *
  * The bytes go into the tail room of the last library-owned block when it has
- * room (no new segment), otherwise into a new block. Always copies (counted
- * in bytes_copied_in).
+ * room (no new segment), otherwise into a new block.
  * @param bl the list.
  * @param data the bytes; may be NULL only when @p len is 0.
  * @param len how many bytes.
  * @return 0; -EINVAL if @p bl is NULL or @p data is NULL with @p len > 0;
- *         -ENOMEM (list unchanged).
+ *         -ERANGE if the list's length would overflow; -ENOMEM (list
+ *         unchanged).
+ * @par May it copy?
+ * Always: the bytes are copied into library memory, counted in
+ * bytes_copied_in. zbl_append_ref() appends caller memory without a copy.
  */
 int zbl_append(zbl_t *bl, const void *data, size_t len);
 
 /**
  * @brief Appends @p len zero bytes.
- * @return 0; -EINVAL if @p bl is NULL; -ENOMEM (list unchanged).
+ * @return 0; -EINVAL if @p bl is NULL; -ERANGE if the list's length would
+ *         overflow; -ENOMEM (list unchanged).
+ * @par May it copy?
+ * It writes @p len zero bytes into library memory, counted in
+ * bytes_copied_in.
  */
 int zbl_append_zero(zbl_t *bl, size_t len);
 
@@ -196,7 +222,10 @@ int zbl_append_zero(zbl_t *bl, size_t len);
  * @brief Appends all of @p src to @p dst, sharing its storage. Never copies bytes.
  *
  * @p src is unchanged. @p dst may be @p src (the list is doubled).
- * @return 0; -EINVAL if either is NULL; -ENOMEM (dst unchanged).
+ * @return 0; -EINVAL if either is NULL; -ERANGE if the length of @p dst
+ *         would overflow; -ENOMEM (dst unchanged).
+ * @par May it copy?
+ * Never: @p dst shares the blocks of @p src, each gaining a reference.
  */
 int zbl_append_list(zbl_t *dst, const zbl_t *src);
 
@@ -204,8 +233,10 @@ int zbl_append_list(zbl_t *dst, const zbl_t *src);
  * @brief Moves all segments of @p src to the end of @p dst. Never copies bytes.
  *
  * After the call @p src is empty (and still a valid list).
- * @return 0; -EINVAL if either is NULL or they are the same list;
- *         -ENOMEM (both unchanged).
+ * @return 0; -EINVAL if either is NULL or they are the same list; -ERANGE
+ *         if the length of @p dst would overflow; -ENOMEM (both unchanged).
+ * @par May it copy?
+ * Never: the segments themselves move to @p dst.
  */
 int zbl_claim_append(zbl_t *dst, zbl_t *src);
 
@@ -226,6 +257,9 @@ int zbl_claim_append(zbl_t *dst, zbl_t *src);
  * @return 0; -EINVAL if @p bl is NULL or @p data is NULL with @p len > 0 (then
  *         @p release is not called); -ERANGE if the list's length would
  *         overflow; -ENOMEM.
+ * @par May it copy?
+ * Never: the list refers to @p data itself, and so does every list that
+ * shares the block.
  */
 int zbl_append_ref(zbl_t *bl, const void *data, size_t len,
 		   void (*release)(void *ctx), void *ctx);
@@ -243,6 +277,15 @@ int zbl_append_ref(zbl_t *bl, const void *data, size_t len,
  * @return 0; -EINVAL if @p bl is NULL, @p fd is not an open regular file, or
  *         @p off is negative; -ERANGE if the range ends past end of file;
  *         -EMFILE/-ENFILE if the descriptor cannot be duplicated; -ENOMEM.
+ * @par May it copy?
+ * Not now: nothing is read. Reading the bytes through the list later
+ * (zbl_copy_out(), iterators, zbl_crc32c()...) copies the whole range into
+ * memory once, counted in bytes_materialized and materializations. Writing
+ * them out (zbl_write_fd(), zbl_splice_to()) goes by sendfile(2), or
+ * copy_file_range(2) at an offset, without a user-space copy (counted in
+ * bytes_spliced_out); where the kernel refuses those for the two
+ * descriptors, the bytes are copied through a 64 KiB buffer instead, counted
+ * in fallbacks and bytes_copied_out.
  */
 int zbl_append_file(zbl_t *bl, int fd, int64_t off, size_t len);
 
@@ -254,9 +297,11 @@ int zbl_append_file(zbl_t *bl, int fd, int64_t off, size_t len);
 /**
  * @brief Replaces @p dst with bytes [off, off+len) of @p src, sharing storage.
  *
- * Never copies bytes. @p dst may be @p src. Finding @p off is O(log segments).
+ * @p dst may be @p src. Finding @p off is O(log segments).
  * @return 0; -EINVAL if either is NULL; -ERANGE if off + len > length(src);
  *         -ENOMEM. On failure @p dst is unchanged.
+ * @par May it copy?
+ * Never: @p dst shares the storage of @p src.
  */
 int zbl_substr_of(zbl_t *dst, const zbl_t *src, size_t off, size_t len);
 
@@ -264,11 +309,14 @@ int zbl_substr_of(zbl_t *dst, const zbl_t *src, size_t off, size_t len);
  * @brief Removes bytes [off, off+len) from @p bl.
  *
  * If @p claim_by is not NULL the removed bytes are appended to it, sharing
- * storage (never copied). `len == 0` is a no-op returning 0 (after the range
- * check). Removing from the front is O(log segments); from the middle it
- * moves the segment array, O(segments).
+ * storage. `len == 0` is a no-op returning 0 (after the range check).
+ * Removing from the front is O(log segments); from the middle it moves the
+ * segment array, O(segments).
  * @return 0; -EINVAL if @p bl is NULL or @p claim_by is @p bl; -ERANGE if
- *         off + len > length(bl); -ENOMEM (both unchanged).
+ *         off + len > length(bl) or the length of @p claim_by would
+ *         overflow; -ENOMEM (both unchanged).
+ * @par May it copy?
+ * Never: the removed bytes are dropped, or @p claim_by shares their storage.
  */
 int zbl_splice(zbl_t *bl, size_t off, size_t len, zbl_t *claim_by);
 
@@ -280,11 +328,19 @@ int zbl_splice(zbl_t *bl, size_t off, size_t len, zbl_t *claim_by);
 /**
  * @brief Copies bytes [off, off+len) of the list to @p dst.
  *
- * Kernel-page segments are read into user memory first, once per block
- * (counted in bytes_materialized); later reads use that copy.
  * @return 0; -EINVAL if @p bl is NULL or @p dst is NULL with @p len > 0;
  *         -ERANGE if off + len > length; -EIO/-ENOMEM if kernel pages could
  *         not be read.
+ * @par May it copy?
+ * Yes, into @p dst (not counted: the bytes stay in the list). Kernel-page
+ * segments are first copied into memory, once per block, counted in
+ * bytes_materialized and materializations (traced as "materialize"); later
+ * reads of the block, through any list, use that copy. A pipe block is
+ * duplicated with tee(2) into a scratch pipe and read from there, so its
+ * pages stay in the pipe for zero-copy writes. Where no scratch pipe can be
+ * had (the pipe budget or descriptors are spent) the block's own pipe is
+ * emptied into memory instead, counted in fallbacks too, and later writes of
+ * that block copy from memory.
  */
 int zbl_copy_out(const zbl_t *bl, size_t off, size_t len, void *dst);
 
@@ -298,12 +354,21 @@ int zbl_copy_out(const zbl_t *bl, size_t off, size_t len, void *dst);
  * @return the bytes, valid until the list is next modified or freed; NULL
  *         with errno 0 for an empty list; NULL with errno EINVAL (bl NULL),
  *         ENOMEM or EIO on failure (list unchanged).
+ * @par May it copy?
+ * Yes, unless the list already is one memory segment: its bytes are copied
+ * into one new block, memory segments with memcpy (not counted, as no byte
+ * enters or leaves the list) and kernel pages from their pipe or file
+ * (counted in bytes_materialized).
  */
 const char *zbl_c_str(zbl_t *bl);
 
 /**
  * @brief Makes the list one memory segment (a copy unless it already is one).
  * @return 0; -EINVAL if @p bl is NULL; -ENOMEM or -EIO (list unchanged).
+ * @par May it copy?
+ * Yes, unless the list already is one memory segment: as zbl_c_str(), it
+ * copies every segment into one new block, memory with memcpy (not counted)
+ * and kernel pages from their pipe or file (counted in bytes_materialized).
  */
 int zbl_rebuild(zbl_t *bl);
 
@@ -313,10 +378,13 @@ int zbl_rebuild(zbl_t *bl);
  *
  * Segments that already start aligned and have a length that is a multiple
  * of @p align (or are last) are kept; each run of other segments is copied
- * into one new aligned block. Kernel-page segments are always copied into
- * memory.
+ * into one new aligned block.
  * @return 0; -EINVAL if @p bl is NULL or @p align is not a power of two;
  *         -ENOMEM or -EIO (list unchanged).
+ * @par May it copy?
+ * The runs of segments it replaces: memory with memcpy (not counted) and
+ * kernel pages, which are always among them, from their pipe or file
+ * (counted in bytes_materialized).
  */
 int zbl_rebuild_aligned(zbl_t *bl, size_t align);
 
@@ -324,6 +392,10 @@ int zbl_rebuild_aligned(zbl_t *bl, size_t align);
  * @brief Compares contents in memcmp order; a proper prefix sorts first.
  * @return <0, 0 or >0. NULL sorts before any list; two NULLs are equal.
  *         Kernel pages that cannot be read compare as if empty from there on.
+ * @par May it copy?
+ * Not memory segments, which are compared where they are;
+ * kernel-page segments are read into memory first, once per block, as
+ * zbl_copy_out() describes (counted in bytes_materialized).
  */
 int zbl_cmp(const zbl_t *a, const zbl_t *b);
 
@@ -331,6 +403,10 @@ int zbl_cmp(const zbl_t *a, const zbl_t *b);
  * @brief Whether two lists have the same length and bytes.
  * @return true if equal; false otherwise or if either is NULL (two NULLs are
  *         equal) or kernel pages could not be read.
+ * @par May it copy?
+ * Not memory segments, which are compared where they are;
+ * kernel-page segments are read into memory first, once per block, as
+ * zbl_copy_out() describes (counted in bytes_materialized).
  */
 bool zbl_contents_equal(const zbl_t *a, const zbl_t *b);
 
@@ -347,6 +423,10 @@ bool zbl_contents_equal(const zbl_t *a, const zbl_t *b);
  * @return the CRC; for NULL or an empty list, @p crc. If kernel pages cannot
  *         be read the result covers the bytes before them and errno is set
  *         to EIO (errno is 0 otherwise).
+ * @par May it copy?
+ * Not memory segments, which are read where they are; kernel-page segments
+ * are read into memory first, once per block, as zbl_copy_out() describes
+ * (counted in bytes_materialized), even when their CRC is cached.
  */
 uint32_t zbl_crc32c(const zbl_t *bl, uint32_t crc);
 
@@ -356,6 +436,8 @@ uint32_t zbl_crc32c(const zbl_t *bl, uint32_t crc);
  * Needed only if a program changed bytes in place (memory given to
  * zbl_append_ref() or written through zbl_c_str()) against the rules.
  * @param bl the list, or NULL (no-op).
+ * @par May it copy?
+ * No: it reads no bytes.
  */
 void zbl_invalidate_crc(zbl_t *bl);
 
@@ -366,6 +448,11 @@ void zbl_invalidate_crc(zbl_t *bl);
  * line; a final line gives the length. An empty list writes nothing.
  * @return 0; -EINVAL if an argument is NULL; -EIO if writing or reading
  *         kernel pages failed.
+ * @par May it copy?
+ * It copies 16 bytes at a time into a buffer of its own to format them (not
+ * counted);
+ * kernel-page segments are read into memory first, once per block, as
+ * zbl_copy_out() describes (counted in bytes_materialized).
  */
 int zbl_hexdump(const zbl_t *bl, FILE *out);
 
@@ -377,6 +464,8 @@ int zbl_hexdump(const zbl_t *bl, FILE *out);
 /**
  * @brief Initialises a cursor at offset @p off of @p bl. O(log segments).
  * @return 0; -EINVAL if @p it or @p bl is NULL; -ERANGE if off > length.
+ * @par May it copy?
+ * No: it reads no bytes.
  */
 int zbl_iter_init(zbl_iter_t *it, const zbl_t *bl, size_t off);
 
@@ -384,29 +473,49 @@ int zbl_iter_init(zbl_iter_t *it, const zbl_t *bl, size_t off);
  * @brief Moves the cursor forward by @p n bytes.
  * @return 0; -EINVAL if @p it is NULL; -ERANGE (cursor unchanged) if fewer
  *         than @p n bytes remain.
+ * @par May it copy?
+ * No: it skips bytes without reading them.
  */
 int zbl_iter_advance(zbl_iter_t *it, size_t n);
 
-/** @brief Offset of the cursor in its list (0 for NULL). */
+/**
+ * @brief Offset of the cursor in its list.
+ * @return the offset; 0 for NULL.
+ * @par May it copy?
+ * No: it reads the cursor only.
+ */
 size_t zbl_iter_offset(const zbl_iter_t *it);
 
-/** @brief Bytes after the cursor (0 for NULL). */
+/**
+ * @brief Bytes after the cursor.
+ * @return how many bytes follow the cursor; 0 for NULL.
+ * @par May it copy?
+ * No: it reads the cursor only.
+ */
 size_t zbl_iter_remaining(const zbl_iter_t *it);
 
 /**
  * @brief Copies @p len bytes at the cursor to @p dst and advances.
  * @return 0; -EINVAL for NULL arguments; -ERANGE (cursor unchanged) if fewer
  *         than @p len remain; -EIO if kernel pages could not be read.
+ * @par May it copy?
+ * Yes, into @p dst (not counted: the bytes stay in the list);
+ * kernel-page segments are read into memory first, once per block, as
+ * zbl_copy_out() describes (counted in bytes_materialized).
  */
 int zbl_iter_copy(zbl_iter_t *it, size_t len, void *dst);
 
 /**
  * @brief Points @p *p at the bytes under the cursor and advances past them.
  *
- * Returns how many bytes are contiguous there, at most @p want; 0 at the end,
- * for NULL arguments, or if kernel pages could not be read (errno EIO; *p
- * NULL). Kernel-page segments are read into memory first (once per block).
  * The pointer is valid until the list is modified or freed.
+ * @return how many bytes are contiguous there, at most @p want; 0 at the end,
+ *         for NULL arguments, or if kernel pages could not be read (errno
+ *         EIO; *p NULL).
+ * @par May it copy?
+ * Not memory segments: @p *p points into the list's own storage.
+ * Kernel-page segments are read into memory first, once per block, as
+ * zbl_copy_out() describes (counted in bytes_materialized).
  */
 size_t zbl_iter_get_ptr_and_advance(zbl_iter_t *it, size_t want, const char **p);
 
@@ -424,13 +533,15 @@ size_t zbl_iter_get_ptr_and_advance(zbl_iter_t *it, size_t want, const char **p)
 /**
  * @brief Reads up to @p len bytes from @p fd into library memory and appends them.
  *
- * A copy (counted in bytes_copied_in). Retries EINTR; keeps reading until
- * @p len bytes, end of file, or EAGAIN on a non-blocking descriptor after
- * something was read.
+ * Retries EINTR; keeps reading until @p len bytes, end of file, or EAGAIN on
+ * a non-blocking descriptor after something was read.
  * @return bytes appended; 0 at end of file; -EAGAIN if a non-blocking
  *         descriptor had nothing; -EINVAL for a NULL list or negative fd;
  *         another -errno from read(2) if nothing was read (an error after
  *         some bytes returns the count; the next call reports it).
+ * @par May it copy?
+ * Always: read(2) copies the bytes into library memory, counted in
+ * bytes_copied_in. zbl_splice_from() takes them as kernel pages instead.
  */
 ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len);
 
@@ -446,19 +557,36 @@ ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len);
  * @return bytes written (the list's length on a blocking descriptor); on a
  *         non-blocking one the bytes written before EAGAIN, or -EAGAIN if
  *         none; -EPIPE/-ECONNRESET if the peer is gone; another -errno.
+ * @par May it copy?
+ * Memory segments are copied by the kernel from user memory, as by any
+ * write(2) (counted in bytes_copied_out). Kernel-page segments are not: they
+ * go by tee(2) and splice(2), or sendfile(2), without passing through user
+ * memory, except in the fallbacks zbl_splice_to() lists for @p flags 0,
+ * counted in fallbacks.
  */
 ssize_t zbl_write_fd(const zbl_t *bl, int fd);
 
 /**
  * @brief Moves up to @p len bytes from @p fd into the list as kernel pages.
  *
- * @p fd may be a socket, pipe or regular file. Where the kernel cannot splice
- * from it the bytes are copied instead (counted in fallbacks and
- * bytes_copied_in). Same stopping rule as zbl_read_fd(). Respects the
- * descriptor's blocking mode.
+ * @p fd may be a socket, pipe or regular file. Same stopping rule as
+ * zbl_read_fd(). Respects the descriptor's blocking mode.
  * @param flags 0, or ::ZBL_SOME to return once bytes have arrived (others
  *        give -EINVAL).
- * @return bytes appended; 0 at end of file; -errno as zbl_read_fd().
+ * @return bytes appended; 0 at end of file; -EAGAIN if a non-blocking
+ *         descriptor had nothing; -EINVAL for a NULL list, a negative fd or
+ *         *off, or unknown flags; -ENOMEM; another -errno from splice(2) or
+ *         read(2) if nothing was read (an error after some bytes returns the
+ *         count; the next call reports it).
+ * @par May it copy?
+ * Not where the kernel allows splicing: splice(2) moves the bytes into pipes
+ * the list owns, counted in bytes_spliced_in (from a regular file the pipe
+ * refers to the file's page-cache pages). The call copies instead, by read(2)
+ * into library memory, counted in bytes_copied_in and once in fallbacks
+ * (traced as "fallback: zbl_splice_from"), when no pipe can be had (the
+ * per-user budget fs.pipe-user-pages-soft is spent, the library's pipes use
+ * a quarter of RLIMIT_NOFILE, or pipe2(2) fails) or when the kernel cannot
+ * splice from @p fd (splice(2) fails with EINVAL, ENOSYS or EOPNOTSUPP).
  */
 ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned flags);
 
@@ -473,6 +601,29 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
  *         before EAGAIN, or -EAGAIN if none; -EINVAL for bad arguments or
  *         unknown flags; -ESPIPE if @p off is given for an unseekable fd;
  *         -EPIPE/-ECONNRESET if the peer is gone; another -errno.
+ * @par May it copy?
+ * Memory segments are copied by the kernel from user memory, as by any
+ * write(2) (counted in bytes_copied_out). Kernel-page segments never pass
+ * through user memory: a pipe block's window is duplicated with tee(2) into
+ * a scratch pipe (counted in bytes_teed) and spliced out (bytes_spliced_out);
+ * with ::ZBL_DRAIN, a pipe block that only this list holds is spliced
+ * straight out of its own pipe, without tee; a file range goes by
+ * sendfile(2), or by copy_file_range(2) when @p off is given
+ * (bytes_spliced_out). Splicing into a regular file still copies inside the
+ * kernel, from the pipe's pages into the page cache. The call falls back to
+ * copying through user memory, counted in fallbacks and bytes_copied_out
+ * and reported to zbl_trace_set() and ZBL_TRACE, when:
+ * - no scratch pipe can be had (the pipe budget or descriptors are spent),
+ *   or the block's pipe was already emptied into memory: the window is
+ *   written from the block's memory copy, read into memory first if need be
+ *   (counted in bytes_materialized);
+ * - @p fd refuses splice(2) with EINVAL (a file opened with O_APPEND): the
+ *   same;
+ * - sendfile(2) or copy_file_range(2) refuses the file range (EINVAL, ENOSYS,
+ *   EXDEV, EOPNOTSUPP or EBADF): it is read into a 64 KiB buffer and written
+ *   from there;
+ * - @p fd was opened with O_DIRECT and refuses an unaligned write: the rest
+ *   of the list is written through an aligned bounce buffer of up to 1 MiB.
  */
 ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags);
 
@@ -487,6 +638,8 @@ ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags);
  * The sum over every thread, exited ones included, since the start or the
  * last zbl_stats_reset(). Each counter is read atomically; the set is not one
  * snapshot while other threads work.
+ * @par May it copy?
+ * No list bytes: it copies counters only.
  */
 void zbl_stats_get(struct zbl_stats *out);
 
@@ -499,16 +652,25 @@ void zbl_stats_get(struct zbl_stats *out);
  * process-wide gauge. All zeros (but pipes_live) in the unlikely case that
  * the thread could not get memory for counters of its own; it then counts in
  * the process-wide ones only.
+ * @par May it copy?
+ * No list bytes: it copies counters only.
  */
 void zbl_stats_thread_get(struct zbl_stats *out);
 
-/** @brief Makes every process-wide counter but pipes_live start again from zero. */
+/**
+ * @brief Makes every process-wide counter but pipes_live start again from zero.
+ * @par May it copy?
+ * No: it touches counters only.
+ */
 void zbl_stats_reset(void);
 
 /**
  * @brief Closes every idle pooled pipe, and unmaps the memory kept for reuse
  * (at most 64 MiB, from freed blocks of 128 KiB or more: materialized kernel
  * pages and the large blocks that long lists of small appends grow into).
+ * @par May it copy?
+ * No: it closes and unmaps, and no list loses bytes (pooled pipes are empty,
+ * kept memory belongs to no block).
  */
 void zbl_pool_flush(void);
 
@@ -528,6 +690,8 @@ typedef void (*zbl_trace_fn)(const char *what, size_t bytes, void *ctx);
  *
  * Independently, setting the environment variable ZBL_TRACE=1 prints each
  * event to stderr with a backtrace of the call site (checked at each event).
+ * @par May it copy?
+ * No. The callback it installs is told of every copy the other calls make.
  */
 void zbl_trace_set(zbl_trace_fn fn, void *ctx);
 
@@ -559,6 +723,9 @@ struct zbl_caps {
  * To let an unprivileged user hold more data in pipes, raise the sysctl
  * fs.pipe-user-pages-soft (pages, per user across all its processes).
  * @return 0; -EINVAL if @p out is NULL.
+ * @par May it copy?
+ * No list bytes (the first call's probe moves a few bytes of its own through
+ * pipes and a temporary file).
  */
 int zbl_caps(struct zbl_caps *out);
 

@@ -13,6 +13,10 @@
 #    is libzbl.so.0;
 #  - a CMake project using find_package(zbl) configures and builds against
 #    zbl::zbl and zbl::zbl_static.
+#  - every public function of the installed zbl.h has a man page in
+#    share/man/man3 (and no other page is there but zbl(3)); man renders each
+#    with NAME, SYNOPSIS, DESCRIPTION, RETURN VALUE and MAY IT COPY? without a
+#    groff warning; `man zbl_splice_to` finds its page through MANPATH.
 # Environment: CC and CMAKE choose the tools; ZBL_SANITIZE_FLAGS must hold the
 # -fsanitize flags the tree was built with, since a sanitized library can only
 # be loaded by a program built with the same runtime.
@@ -41,7 +45,8 @@ step "installing $build_dir into $prefix"
 
 for f in include/zbl.h lib/libzbl.so lib/libzbl.so.0 lib/libzbl.a \
 	 lib/pkgconfig/zbl.pc lib/cmake/zbl/zblConfig.cmake \
-	 lib/cmake/zbl/zblConfigVersion.cmake; do
+	 lib/cmake/zbl/zblConfigVersion.cmake share/man/man3/zbl.3 \
+	 share/man/man3/zbl_splice_to.3; do
 	[ -e "$prefix/$f" ] || fail "$f not installed"
 done
 
@@ -157,5 +162,53 @@ CML
 readelf -d "$tmp/cmake-build/prog_shared" | grep -q 'NEEDED.*\[libzbl\.so\.0\]' \
 	|| fail "find_package prog_shared does not need libzbl.so.0"
 "$tmp/cmake-build/prog_static" || fail "find_package prog_static failed"
+
+step "checking the man pages"
+command -v man >/dev/null || fail "man not found (apt-get install man-db groff-base)"
+man3=$prefix/share/man/man3
+# A locale every Debian has, so that man has nothing to say about the locale.
+export LC_ALL=C.UTF-8
+# The public functions, as a compiler reads the installed header: whatever is
+# declared only under #ifdef, for internal use, is not among them. This does
+# not ask tools/man-pages.py, so a function it misses is caught here.
+"$CC" -E -P -x c "$prefix/include/zbl.h" >"$tmp/zbl.i" || fail "preprocessing zbl.h"
+tr '\n' ' ' <"$tmp/zbl.i" | grep -oE '\bzbl_[a-z0-9][a-z0-9_]* *\(' | sed 's/ *($//' \
+	| sort -u >"$tmp/functions"
+grep -q '^zbl_splice_to$' "$tmp/functions" || fail "no zbl_splice_to in the preprocessed zbl.h"
+{ echo zbl; cat "$tmp/functions"; } | sort >"$tmp/want-pages"
+find "$man3" -name '*.3' | sed 's|.*/||; s|\.3$||' | sort >"$tmp/pages"
+if ! cmp -s "$tmp/want-pages" "$tmp/pages"; then
+	diff "$tmp/want-pages" "$tmp/pages" >&2 || true
+	fail "man3 pages differ from zbl(3) and the public functions of zbl.h ('<' missing, '>' extra)"
+fi
+while read -r name; do
+	page=$man3/$name.3
+	# groff's warnings, which man shows with --warnings, must be none.
+	MANWIDTH=80 man --warnings -l "$page" 2>&1 >/dev/null | sed "s|^|$name.3: |" >"$tmp/warnings"
+	if [ -s "$tmp/warnings" ]; then
+		cat "$tmp/warnings" >&2
+		fail "man reports warnings for $name.3"
+	fi
+	MANWIDTH=80 man -l "$page" >"$tmp/rendered" 2>&1 || fail "man -l $name.3 failed"
+	for section in NAME SYNOPSIS DESCRIPTION; do
+		grep -q "^$section\$" "$tmp/rendered" || fail "$name.3 has no $section"
+	done
+	[ "$name" = zbl ] && continue
+	grep -q "^ *$name  *- " "$tmp/rendered" || fail "$name.3: NAME does not start with $name"
+	grep -q "$name(" "$tmp/rendered" || fail "$name.3: no prototype in SYNOPSIS"
+	# RETURN VALUE and MAY IT COPY? must each have text under them.
+	for section in "RETURN VALUE" "MAY IT COPY?"; do
+		awk -v s="$section" '$0 == s { on = 1; next } on && /^[^ ]/ { exit }
+			on && /[^ ]/ { found = 1 } END { exit !found }' "$tmp/rendered" \
+			|| fail "$name.3 has no (or an empty) $section section"
+	done
+done <"$tmp/want-pages"
+# What a user types after installing: man finds the page by name.
+MANPATH=$prefix/share/man MANWIDTH=80 man zbl_splice_to >"$tmp/rendered" 2>&1 \
+	|| { cat "$tmp/rendered" >&2; fail "man zbl_splice_to with MANPATH=$prefix/share/man"; }
+for want in "^SYNOPSIS\$" "ssize_t zbl_splice_to(zbl_t \*bl" "^RETURN VALUE\$" "^ERRORS\$" \
+	    "^MAY IT COPY?\$" "bytes_spliced_out" "fallbacks"; do
+	grep -q "$want" "$tmp/rendered" || fail "man zbl_splice_to shows no '$want'"
+done
 
 step "ok"
