@@ -794,6 +794,8 @@ typedef void (*zbl_ring_cb)(zbl_ring_t *ring, ssize_t result, void *arg);
  * set up (zbl_caps() says why), and with ::ZBL_RING_SYNC.
  * @return the ring; NULL with errno ENOMEM, or EINVAL for unknown flags or
  *         more than 4096 entries.
+ * @par May it copy?
+ * No: it moves no bytes.
  */
 zbl_ring_t *zbl_ring_new(unsigned entries, unsigned flags);
 
@@ -803,12 +805,17 @@ zbl_ring_t *zbl_ring_new(unsigned entries, unsigned flags);
  *        references no block of any operation (zero-copy notifications
  *        included; a disk write already in the kernel is waited for), and
  *        frees the ring. NULL is a no-op. Not from inside a callback.
+ * @par May it copy?
+ * No: it moves no bytes.
  */
 void zbl_ring_free(zbl_ring_t *ring);
 
 /**
- * @brief "io_uring" whenever an io_uring could be set up for the ring,
- *        otherwise "sync".
+ * @brief Names the ring's engine.
+ * @return "io_uring" whenever an io_uring could be set up for the ring,
+ *         otherwise "sync"; NULL for a NULL ring.
+ * @par May it copy?
+ * No.
  */
 const char *zbl_ring_backend(const zbl_ring_t *ring);
 
@@ -816,6 +823,8 @@ const char *zbl_ring_backend(const zbl_ring_t *ring);
  * @brief A descriptor that polls readable whenever zbl_ring_run(ring, 0, 0)
  *        would run a callback or make progress, for an epoll or poll loop.
  * @return the descriptor (owned by the ring), or -EINVAL.
+ * @par May it copy?
+ * No.
  */
 int zbl_ring_fd(const zbl_ring_t *ring);
 
@@ -828,6 +837,8 @@ int zbl_ring_fd(const zbl_ring_t *ring);
  * returns at once.
  * @return how many callbacks ran (0 on timeout), or -errno (-EINVAL, or
  *         -EBUSY from inside a callback).
+ * @par May it copy?
+ * Only as the operations it runs do (see each).
  */
 int zbl_ring_run(zbl_ring_t *ring, unsigned min_done, int timeout_ms);
 
@@ -844,6 +855,10 @@ int zbl_ring_run(zbl_ring_t *ring, unsigned min_done, int timeout_ms);
  *        one receive gives).
  * @return 0 when queued; -EINVAL for bad arguments. The callback's result:
  *         bytes appended, 0 at end of data, or -errno.
+ * @par May it copy?
+ * Yes, always: the bytes are read into library memory (bytes_copied_in).
+ * A read from an O_DIRECT file at an unaligned offset or length reads the
+ * aligned blocks around it and keeps the window (bytes_staged).
  */
 int zbl_ring_read(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, size_t len, unsigned flags,
 		  zbl_ring_cb cb, void *arg);
@@ -851,6 +866,11 @@ int zbl_ring_read(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, size_t len, 
 /**
  * @brief Like zbl_ring_read(), but takes the bytes as kernel pages, as
  *        zbl_splice_from() with ::ZBL_SOME does.
+ * @return 0 when queued; -EINVAL for bad arguments. The callback's result:
+ *         bytes appended, 0 at end of data, or -errno.
+ * @par May it copy?
+ * As zbl_splice_from(): no where the kernel can splice from @p fd
+ * (bytes_spliced_in), yes where it cannot (fallbacks, bytes_copied_in).
  */
 int zbl_ring_splice_from(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, size_t len,
 			 unsigned flags, zbl_ring_cb cb, void *arg);
@@ -863,13 +883,20 @@ int zbl_ring_splice_from(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, size_
  * @p flags 0, @p bl is unchanged and the caller may change or free it at
  * once; with ::ZBL_DRAIN, @p bl is empty on return and its blocks belong to
  * the operation. Memory segments to TCP/UDP sockets may go zero-copy (see
- * above); kernel-page and file segments move as zbl_splice_to() moves them.
+ * "Zero-copy sends" in zbl(3)); kernel-page and file segments move as zbl_splice_to() moves them.
  * A file opened with O_DIRECT takes any offset and length: aligned runs go
  * straight from list memory (bytes_direct), the rest through aligned memory
  * (bytes_staged).
  * @return 0 when queued; -EINVAL for bad arguments. The callback's result:
  *         the bytes written (all of them), or -errno (a prefix may have been
  *         written).
+ * @par May it copy?
+ * Memory is sent from the list's own pages: by SEND_ZC without a copy
+ * where the kernel can (bytes_sent_zerocopy; bytes_zerocopy_copied when it
+ * copied anyway, as on loopback), otherwise by the kernel's usual copy into
+ * the socket or file (bytes_copied_out). Kernel pages move as in
+ * zbl_splice_to(). For O_DIRECT, unaligned pieces are copied into aligned
+ * memory first (bytes_staged).
  */
 int zbl_ring_write(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, unsigned flags,
 		   zbl_ring_cb cb, void *arg);
@@ -878,6 +905,8 @@ int zbl_ring_write(zbl_ring_t *ring, zbl_t *bl, int fd, int64_t off, unsigned fl
  * @brief fsync (fdatasync with ::ZBL_DATASYNC) of @p fd after every operation
  *        on @p fd submitted earlier to this ring has completed.
  * @return 0 when queued; -EINVAL. The callback's result: 0 or -errno.
+ * @par May it copy?
+ * No.
  */
 int zbl_ring_fsync(zbl_ring_t *ring, int fd, unsigned flags, zbl_ring_cb cb, void *arg);
 
@@ -888,6 +917,8 @@ int zbl_ring_fsync(zbl_ring_t *ring, int fd, unsigned flags, zbl_ring_cb cb, voi
  * partial progress (a stream is then in an unknown state), unless they
  * completed first.
  * @return how many were cancelled, or -errno.
+ * @par May it copy?
+ * No.
  */
 int zbl_ring_cancel(zbl_ring_t *ring, int fd);
 
