@@ -48,7 +48,7 @@ CMAKE_ARGS  ?=
 
 # python3 writes the man pages (tools/man-pages.py); make check reads them
 # with man-db and groff.
-DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev libcmocka-dev doxygen \
+DEPS        := cmake gcc make pkg-config libc6-dev libisal-dev liburing-dev libcmocka-dev doxygen \
                node-llhttp curl strace python3 man-db groff-base
 # Needed only by the benchmarks (libevent's evbuffer is a baseline).
 BENCH_DEPS  := libevent-dev

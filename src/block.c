@@ -61,7 +61,8 @@ const char *zbl__block_materialize(struct zbl__block *b)
 }
 
 /* Writes from the block's memory copy: the fallback when the kernel cannot move the pages. */
-static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, int fd, int64_t *off)
+static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, size_t len, int fd,
+				 int64_t *off)
 {
 	const char *d = zbl__seg_data(s);
 	struct iovec iov;
@@ -69,7 +70,7 @@ static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, int fd, int64_
 
 	if (!d)
 		return -errno;
-	iov = (struct iovec){ (void *)(d + skip), s->len - skip };
+	iov = (struct iovec){ (void *)(d + skip), len };
 	r = zbl__write_iov(fd, off, &iov, 1, -1);
 	if (r > 0) {
 		ZBL__STAT_ADD(bytes_copied_out, r);
@@ -79,13 +80,13 @@ static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, int fd, int64_
 	return r;
 }
 
-ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			 bool more)
+ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
+			 bool drain, bool more)
 {
-	ssize_t r = s->b->kind->write(s, skip, fd, off, drain, more);
+	ssize_t r = s->b->kind->write(s, skip, len, fd, off, drain, more);
 
 	if (r == ZBL__WRITE_FROM_MEMORY)
-		r = write_from_memory(s, skip, fd, off);
+		r = write_from_memory(s, skip, len, fd, off);
 	return r;
 }
 

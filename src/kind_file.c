@@ -81,11 +81,11 @@ static ssize_t write_file_copy(const struct zbl__block *b, size_t from, size_t l
  * sendfile(2) to the descriptor's position, copy_file_range(2) to an offset.
  * Returns bytes written or -errno.
  */
-static ssize_t write_file(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			  bool more)
+static ssize_t write_file(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
+			  bool drain, bool more)
 {
 	const struct zbl__block *b = s->b;
-	size_t from = s->off + skip, len = s->len - skip;
+	size_t from = s->off + skip;
 	off_t in = b->u.k.file_off + (off_t)from;
 	ssize_t r;
 

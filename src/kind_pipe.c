@@ -354,11 +354,10 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
  * this list is its only holder and gives the bytes up, through a scratch
  * pipe filled by tee otherwise.
  */
-static ssize_t write_pipe(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			  bool more)
+static ssize_t write_pipe(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
+			  bool drain, bool more)
 {
 	struct zbl__block *b = s->b;
-	size_t len = s->len - skip;
 	struct zbl__pipe scratch;
 	ssize_t r;
 	int err;

@@ -20,7 +20,7 @@
  * the end of the list. Returns bytes appended, 0 at end of file, or -errno
  * when nothing was read; see zbl_read_fd for the stopping rule.
  */
-static ssize_t read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some)
+ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some)
 {
 	size_t total = 0, chunk = READ_CHUNK_BYTES_MIN;
 
@@ -75,7 +75,7 @@ ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len)
 		return -EINVAL;
 	if (len == 0)
 		return 0;
-	return read_copy(bl, fd, NULL, len, false);
+	return zbl__read_copy(bl, fd, NULL, len, false);
 }
 
 /*
@@ -246,7 +246,7 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
 	if (r < 0 || !fallback || (r && (flags & ZBL_SOME)))
 		return r;
 	/* The kernel would not hold these bytes as pages: copy the rest, and say so. */
-	c = read_copy(bl, fd, off, len - (size_t)r, flags & ZBL_SOME);
+	c = zbl__read_copy(bl, fd, off, len - (size_t)r, flags & ZBL_SOME);
 	if (c > 0) {
 		ZBL__STAT_ADD(fallbacks, 1);
 		zbl__trace("fallback: zbl_splice_from", (size_t)c);

@@ -13,9 +13,10 @@
 
 #include "zbl_int.h"
 
-/* One zbl__write_out() call: whether @fd is a socket, and the SIGPIPE guard. */
+/* One zbl__write_list() call: whether @fd is a socket, and the SIGPIPE guard. */
 struct out_state {
 	int sock;                        /* 1 a socket, 0 not, -1 not known yet */
+	bool dontwait;                   /* ZBL__OUT_DONTWAIT */
 	bool guarded;
 	struct zbl__sigpipe_guard guard;
 };
@@ -37,23 +38,27 @@ static void guard_on(struct out_state *o)
  * response's head and the file pages after it leave in the same packets;
  * to anything else writev.
  */
-static ssize_t write_memory_run(const zbl_t *bl, size_t i, size_t skip, int fd, int64_t *off,
-				size_t *run_segs, struct out_state *o)
+static ssize_t write_memory_run(const zbl_t *bl, size_t i, size_t skip, size_t max, int fd,
+				int64_t *off, size_t *run_segs, struct out_state *o)
 {
 	struct iovec iov[IOV_MAX];
 	int n = 0;
 	ssize_t r;
 
-	for (; i < bl->count && n < IOV_MAX; i++) {
+	for (; i < bl->count && n < IOV_MAX && max; i++) {
 		const struct zbl__seg *s = zbl__seg_at(bl, i);
 		if (zbl__block_is_kernel(s->b))
 			break;
-		iov[n++] = (struct iovec){ (void *)(s->data + skip), s->len - skip };
+		size_t len = s->len - skip < max ? s->len - skip : max;
+		iov[n++] = (struct iovec){ (void *)(s->data + skip), len };
+		max -= len;
 		skip = 0;
 	}
 	*run_segs = (size_t)n;
 	if (!off && o->sock != 0) {
-		r = zbl__write_iov(fd, NULL, iov, n, MSG_NOSIGNAL | (i < bl->count ? MSG_MORE : 0));
+		r = zbl__write_iov(fd, NULL, iov, n,
+				   MSG_NOSIGNAL | (i < bl->count ? MSG_MORE : 0) |
+				   (o->dontwait ? MSG_DONTWAIT : 0));
 		if (r != -ENOTSOCK) {
 			o->sock = 1;
 			goto out;
@@ -117,9 +122,9 @@ static ssize_t write_bounced(const zbl_t *bl, size_t pos, int fd, int64_t *off)
 	return done ? (ssize_t)done : err;
 }
 
-static ssize_t write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
+ssize_t zbl__write_list(zbl_t *bl, int fd, int64_t *off, unsigned flags, size_t max)
 {
-	struct out_state o = { .sock = -1 };
+	struct out_state o = { .sock = -1, .dontwait = flags & ZBL__OUT_DONTWAIT };
 	size_t total = 0, i = 0, skip = 0;
 	ssize_t err = 0;
 
@@ -127,17 +132,17 @@ static ssize_t write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 		return -EINVAL;
 	if (!bl->len)
 		return 0;
-	while (i < bl->count) {
+	while (i < bl->count && total < max) {
 		struct zbl__seg *s = zbl__seg_at(bl, i);
-		size_t run_segs = 1;
+		size_t run_segs = 1, room = max - total;
 		ssize_t r;
 
 		if (zbl__block_is_kernel(s->b)) {
 			guard_on(&o); /* splice and sendfile have no MSG_NOSIGNAL */
-			r = zbl__block_write(s, skip, fd, off, flags & ZBL_DRAIN,
-					     i + 1 < bl->count);
+			r = zbl__block_write(s, skip, s->len - skip < room ? s->len - skip : room, fd,
+					     off, flags & ZBL_DRAIN, i + 1 < bl->count);
 		} else {
-			r = write_memory_run(bl, i, skip, fd, off, &run_segs, &o);
+			r = write_memory_run(bl, i, skip, room, fd, off, &run_segs, &o);
 		}
 		if (r == -EINVAL && zbl__is_o_direct(fd)) {
 			guard_on(&o);
@@ -172,17 +177,17 @@ static ssize_t write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 	return err;
 }
 
-/* The public calls, after write_out(). */
+/* The public calls, after zbl__write_list(). */
 ssize_t zbl_write_fd(const zbl_t *bl, int fd)
 {
 	if (!bl)
 		return -EINVAL;
-	return write_out((zbl_t *)bl, fd, NULL, 0);
+	return zbl__write_list((zbl_t *)bl, fd, NULL, 0, SIZE_MAX);
 }
 
 ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 {
 	if (!bl || (flags & ~ZBL_DRAIN))
 		return -EINVAL;
-	return write_out(bl, fd, off, flags);
+	return zbl__write_list(bl, fd, off, flags, SIZE_MAX);
 }

@@ -191,14 +191,15 @@ struct zbl__kind {
 	 */
 	int (*materialize)(struct zbl__block *b, char **data, zbl__memtag_t *tag, size_t *copied);
 	/*
-	 * Kernel kinds: writes segment @s from @skip to @fd (at *@off when given;
-	 * the caller advances it) without copying through user memory. @drain:
+	 * Kernel kinds: writes @len bytes of segment @s from @skip (len <=
+	 * s->len - skip) to @fd (at *@off when given; the caller advances it)
+	 * without copying through user memory. @drain:
 	 * the list gives these bytes up; @more: more data follows. Returns bytes
 	 * written, -errno, or ZBL__WRITE_FROM_MEMORY when the bytes must go from
 	 * the block's memory copy instead (zbl__block_write does that, counted).
 	 */
-	ssize_t (*write)(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			 bool more);
+	ssize_t (*write)(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
+			 bool drain, bool more);
 	/*
 	 * Optional: copies segment @s's bytes into @dst without keeping a copy
 	 * in the block. 0, -errno, or -EAGAIN to read through the block instead.
@@ -318,8 +319,8 @@ void zbl__pipe_block_seal(struct zbl__block *b);
 /* block.c */
 void zbl__block_put(struct zbl__block *b);
 const char *zbl__block_materialize(struct zbl__block *b);
-ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, int fd, int64_t *off, bool drain,
-			 bool more);
+ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
+			 bool drain, bool more);
 int zbl__block_read_window(const struct zbl__seg *s, char *dst);
 
 static inline void zbl__block_get(struct zbl__block *b)
@@ -419,9 +420,17 @@ uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_
 /* Up to one huge page: see zbl__block_new_inline(). */
 #define ZBL__APPEND_BLOCK_TOTAL_MAX ((size_t)2 << 20)
 
+/* ========================= 4. Movement ========================= */
+
+/* move_in.c: one read (@some) or up to @len bytes into library memory; see zbl_read_fd. */
+ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some);
+
 /*
- * 4. Movement (move_in.c, move_out.c) and 5. caps.c define only public
- * functions.
+ * move_out.c: zbl_splice_to() with at most @max bytes; with ZBL__OUT_DONTWAIT
+ * memory goes to a socket with MSG_DONTWAIT (for the ring's engines, which
+ * bound kernel-page writes by @max instead).
  */
+#define ZBL__OUT_DONTWAIT 0x100u
+ssize_t zbl__write_list(zbl_t *bl, int fd, int64_t *off, unsigned flags, size_t max);
 
 #endif /* ZBL_INT_H */
