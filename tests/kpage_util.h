@@ -16,6 +16,12 @@
 #define KPAGE_UTIL_H
 
 #include "zbl_test.h"
+/*
+ * The library's internal declarations: tests link the static library, which
+ * has every symbol, so they call zbl__read_proc_long() instead of keeping a
+ * copy of it.
+ */
+#include "zbl_int.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -281,19 +287,6 @@ static inline bool zk_pipe_budget_applies(void)
 			break;
 	fclose(f);
 	return !(cap & ((1ull << 21) | (1ull << 24)));
-}
-
-static inline long zk_proc_long(const char *path, long dflt)
-{
-	FILE *f = fopen(path, "re");
-	long v = dflt;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = dflt;
-		fclose(f);
-	}
-	return v;
 }
 
 static inline void zk_set_nonblock(int fd, bool on)

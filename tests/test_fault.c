@@ -29,8 +29,6 @@
 
 #include "fault.h"
 
-int zbl__devnull(void);
-
 #define PAT_BYTES ((size_t)256 * 1024)
 #define SRC_BYTES ((size_t)30000)
 /* Runs per operation, layout and mode before the walk is called endless. */

@@ -823,7 +823,7 @@ static void test_thousands_of_one_byte_pieces_arrive_with_a_nonblocking_socket(v
 static void tiny_pieces_pipes(bool nonblocking)
 {
 	size_t n = 20000, have = 0;
-	size_t slots = (size_t)zk_proc_long("/proc/sys/fs/pipe-max-size", 1 << 20) / 4096;
+	size_t slots = (size_t)zbl__read_proc_long("/proc/sys/fs/pipe-max-size", 1 << 20) / 4096;
 	size_t min_pipes = (n + slots - 1) / slots;
 	int sv[2];
 	struct zk_writer w = { .seed = 105, .len = n, .chunk = 1, .end = 1 };

@@ -107,7 +107,7 @@ static void child_past_budget(void **state)
 
 	assert_true(zk_pipe_budget_applies());
 	printf("# fs.pipe-user-pages-soft = %ld pages\n",
-	       zk_proc_long("/proc/sys/fs/pipe-user-pages-soft", -1));
+	       zbl__read_proc_long("/proc/sys/fs/pipe-user-pages-soft", -1));
 	/* Hold 1 MiB lists of pipe pages until the budget is spent. */
 	while (held_n < MAX_HELD && budget_left()) {
 		int64_t off = 0;
