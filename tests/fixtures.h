@@ -209,21 +209,10 @@ static inline void zk_close(int *fd)
 	*fd = -1;
 }
 
-/* An unlinked empty temporary file opened read-write with @extra flags. */
-static inline int zk_temp_fd(int extra)
-{
-	char path[] = "/tmp/zbl-kpage-XXXXXX";
-	int fd = mkostemp(path, O_CLOEXEC | extra);
-
-	assert_true(fd >= 0);
-	unlink(path);
-	return fd;
-}
-
 /* A temporary file holding pattern @seed bytes [0, len). */
 static inline int zk_pattern_file(size_t len, uint64_t seed)
 {
-	int fd = zk_temp_fd(0);
+	int fd = zt_temp_fd(0);
 	unsigned char *buf = malloc(ZK_MiB);
 	size_t done = 0;
 
@@ -237,20 +226,6 @@ static inline int zk_pattern_file(size_t len, uint64_t seed)
 	free(buf);
 	assert_true(lseek(fd, 0, SEEK_SET) == 0);
 	return fd;
-}
-
-/* Asserts the regular file behind @fd holds exactly @len bytes equal to @want. */
-static inline void zk_assert_file(int fd, const void *want, size_t len)
-{
-	size_t have;
-	unsigned char *got = zt_file_contents(fd, &have);
-
-	if (have != len) {
-		free(got);
-		fail_msg("file holds %zu bytes, expected %zu", have, len);
-	}
-	zk_assert_bytes(got, want, len);
-	free(got);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -522,7 +497,7 @@ static inline struct zk_out zk_write_to(zbl_t *bl, enum zk_kind k, unsigned flag
 	int fd;
 
 	if (k == ZK_FILE) {
-		fd = zk_temp_fd(0);
+		fd = zt_temp_fd(0);
 		o.r = flags == ZK_WRITE_FD ? zbl_write_fd(bl, fd) : zbl_splice_to(bl, fd, NULL, flags);
 		o.data = zt_file_contents(fd, &o.len);
 		close(fd);

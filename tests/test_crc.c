@@ -83,12 +83,10 @@ static void test_crc32c_of_many_segments_equals_single_segment(void **state)
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 21);
 	uint64_t rs = 1234;
 	static const uint32_t seeds[] = { 0, 1, 5, 0xFFFFFFFF, 0x80000000, 0x1EDC6F41 };
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 21);
 	for (int round = 0; round < 20; round++) {
 		zbl_t *single = zt_new(), *multi = zt_new();
 		size_t pos = 0, maxpiece = 1 + zt_rand(&rs) % (round < 10 ? 64 : 70000);
@@ -118,11 +116,9 @@ static void test_crc32c_continues_from_previous_result(void **state)
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 22);
 	zbl_t *whole = zt_new(), *head = zt_new(), *tail = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 22);
 	assert_rc(zbl_append(whole, data, LEN), 0);
 	for (size_t cut = 0; cut <= LEN; cut += 33333) {
 		uint32_t seed = (uint32_t)cut * 2654435761u;
@@ -143,12 +139,10 @@ static void test_crc32c_repeated_calls_and_other_seeds_stay_correct(void **state
 {
 	(void)state;
 	size_t len = 4 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 23);
 	zbl_t *bl = zt_new(), *shared = zt_new();
 	static const uint32_t seeds[] = { 0, 0, 5, 5, 0, 0xFFFFFFFF, 7, 0xFFFFFFFF, 0 };
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 23);
 	assert_rc(zbl_append(bl, data, len), 0);
 	assert_rc(zbl_append_list(shared, bl), 0);
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
@@ -166,15 +160,13 @@ static void test_crc32c_of_different_windows_of_one_block(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 24);
 	zbl_t *bl = zt_new(), *win = zt_new();
 	static const size_t w[][2] = {
 		{ 0, 1 << 20 }, { 0, 1 << 19 }, { 1, (1 << 20) - 1 }, { 4096, 65536 },
 		{ 0, 1 << 20 }, { 100000, 900000 }, { 4096, 65536 }, { 4097, 65535 },
 	};
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 24);
 	assert_rc(zbl_append(bl, data, len), 0);
 	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
 		for (uint32_t seed = 0; seed < 3; seed++) {
@@ -192,11 +184,9 @@ static void test_crc32c_after_appending_into_tail_room_covers_new_bytes(void **s
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 25);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 25);
 	assert_rc(zbl_append(bl, data, LEN / 2), 0);
 	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, LEN / 2, 0));
 	for (size_t pos = LEN / 2; pos < LEN; pos += 1000) {
@@ -212,11 +202,9 @@ static void test_crc32c_after_splice_and_substr_reflects_new_contents(void **sta
 {
 	(void)state;
 	enum { LEN = 500000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 26);
 	zbl_t *bl = zt_new(), *cut = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 26);
 	assert_rc(zbl_append(bl, data, LEN), 0);
 	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, LEN, 0));
 	assert_rc(zbl_splice(bl, 1000, 100000, cut), 0);
@@ -261,11 +249,9 @@ static void test_crc32c_of_same_large_block_twice_in_one_list(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 28);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 28);
 	assert_rc(zbl_append_ref(bl, data, len, NULL, NULL), 0);
 	assert_rc(zbl_append_list(bl, bl), 0);
 	assert_crc_matches_reference(bl, 0);
@@ -279,11 +265,9 @@ static void test_crc32c_after_invalidate_crc_sees_changed_bytes(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 29);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 29);
 	assert_rc(zbl_append_ref(bl, data, len, NULL, NULL), 0);
 	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, len, 0));
 	/* Changing referenced memory breaks the rules; invalidate_crc repairs it. */
@@ -300,12 +284,10 @@ static void test_crc32c_over_file_segments_matches_reference(void **state)
 {
 	(void)state;
 	enum { LEN = 70000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 30);
 	zbl_t *bl = zt_new();
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 30);
 	fd = zt_temp_file(data, LEN);
 	assert_rc(zbl_append(bl, data, 10), 0);
 	assert_rc(zbl_append_file(bl, fd, 10, LEN - 20), 0);

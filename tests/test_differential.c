@@ -786,9 +786,7 @@ static void test_random_operation_sequences_match_flat_models(void **state)
 	seed = env_ull("ZBL_SEED", 0x5EED);
 	print_message("differential: ZBL_SEED=%llu ZBL_ITERS=%d%s\n", seed, iters,
 		      only >= 0 ? " (one sequence, ZBL_SEQ)" : "");
-	file_data = malloc(FILE_LEN);
-	assert_non_null(file_data);
-	zt_fill_random(file_data, FILE_LEN, seed);
+	file_data = zt_random_bytes(FILE_LEN, seed);
 	file_fd = zt_temp_file(file_data, FILE_LEN);
 	scratch_fd = zt_temp_file("", 0);
 	if (only >= 0)

@@ -205,7 +205,7 @@ static void fx_dest(struct fx *f, enum zk_kind k)
 	int fds[2];
 
 	if (k == ZK_FILE) {
-		f->dst = zk_temp_fd(0);
+		f->dst = zt_temp_fd(0);
 		f->dst_file = true;
 		return;
 	}

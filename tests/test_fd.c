@@ -41,15 +41,6 @@ static void make_socketpair(int s[2])
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
 }
 
-static unsigned char *random_bytes(size_t len, uint64_t seed)
-{
-	unsigned char *p = malloc(len ? len : 1);
-
-	assert_non_null(p);
-	zt_fill_random(p, len, seed);
-	return p;
-}
-
 /* A thread that writes a buffer to an fd, then optionally closes it. */
 struct pump {
 	pthread_t th;
@@ -159,23 +150,6 @@ static off_t fd_position(int fd)
 	return lseek(fd, 0, SEEK_CUR);
 }
 
-/* An empty regular file opened read-write. */
-static int empty_file(void)
-{
-	return zt_temp_file("", 0);
-}
-
-/* Asserts the regular file behind @fd holds exactly @len bytes of @data. */
-static void assert_file_bytes(int fd, const void *data, size_t len)
-{
-	size_t have;
-	unsigned char *got = zt_file_contents(fd, &have);
-
-	assert_size_equal(have, len);
-	assert_memory_equal(got, data, len);
-	free(got);
-}
-
 /* A list of @n segments made from @data, alternating borrowed and copied pieces. */
 static zbl_t *list_of_pieces(const unsigned char *data, size_t len, size_t n)
 {
@@ -238,7 +212,7 @@ static void test_read_fd_from_pipe_stops_at_end_of_file(void **state)
 static void test_read_fd_from_file_reads_len_and_advances_position(void **state)
 {
 	(void)state;
-	unsigned char *data = random_bytes(1000, 40);
+	unsigned char *data = zt_random_bytes(1000, 40);
 	int fd = zt_temp_file(data, 1000);
 	zbl_t *bl = zt_new();
 
@@ -302,7 +276,7 @@ static void test_read_fd_from_socketpair_until_shutdown(void **state)
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = random_bytes(LEN, 41);
+	unsigned char *data = zt_random_bytes(LEN, 41);
 	int s[2];
 	struct pump pm;
 	zbl_t *bl = zt_new();
@@ -342,7 +316,7 @@ static void test_read_fd_counts_bytes_copied_in(void **state)
 static void test_write_fd_to_pipe_writes_everything_and_keeps_list(void **state)
 {
 	(void)state;
-	unsigned char *data = random_bytes(1000, 42);
+	unsigned char *data = zt_random_bytes(1000, 42);
 	zbl_t *bl = list_of_pieces(data, 1000, 7);
 	struct zt_snap s;
 	unsigned char buf[1000];
@@ -364,7 +338,7 @@ static void test_write_fd_of_empty_list_writes_nothing(void **state)
 {
 	(void)state;
 	zbl_t *bl = zt_new();
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 
 	assert_rc(zbl_write_fd(bl, fd), 0);
 	assert_file_bytes(fd, "", 0);
@@ -376,7 +350,7 @@ static void test_write_fd_same_list_twice_to_file(void **state)
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("abc", "defg");
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 
 	assert_rc(zbl_write_fd(bl, fd), 7);
 	assert_int_equal(fd_position(fd), 7);
@@ -391,7 +365,7 @@ static void test_write_fd_counts_bytes_copied_out(void **state)
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("abc", "defg");
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 	struct zbl_stats st;
 
 	zbl_stats_reset();
@@ -411,7 +385,7 @@ static void test_write_fd_counts_bytes_copied_out(void **state)
 static zbl_t *list_longer_than_iov_max(unsigned char **model, size_t *len)
 {
 	size_t nseg = 3 * IOV_MAX + 1;
-	unsigned char *data = random_bytes(nseg * 8, 43);
+	unsigned char *data = zt_random_bytes(nseg * 8, 43);
 	zbl_t *bl = zt_new();
 
 	*len = 0;
@@ -436,11 +410,11 @@ static void test_write_fd_of_more_than_iov_max_segments_to_file(void **state)
 {
 	(void)state;
 	size_t nseg = 2 * IOV_MAX + 7;
-	unsigned char *data = random_bytes(nseg * 4, 45);
+	unsigned char *data = zt_random_bytes(nseg * 4, 45);
 	zbl_t *bl = zt_new();
 	unsigned char *model = malloc(nseg * 2);
 	size_t total = 0;
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 
 	assert_non_null(model);
 	for (size_t i = 0; i < nseg; i++) {
@@ -509,7 +483,7 @@ static void test_write_fd_to_full_nonblocking_pipe_returns_partial_then_eagain(v
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = random_bytes(len, 47);
+	unsigned char *data = zt_random_bytes(len, 47);
 	zbl_t *bl = list_of_pieces(data, len, 5);
 	unsigned char *got = malloc(len);
 	struct zt_snap s;
@@ -575,7 +549,7 @@ static void test_head_file_tail_to_tcp_arrive_in_order(void **state)
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *body = random_bytes(LEN, 77), *got = malloc(LEN + 64);
+	unsigned char *body = zt_random_bytes(LEN, 77), *got = malloc(LEN + 64);
 	int fd = zt_temp_file(body, LEN), a, b;
 
 	assert_non_null(got);
@@ -635,7 +609,7 @@ static void test_append_file_is_lazy_and_survives_closing_the_fd(void **state)
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = random_bytes(LEN, 48);
+	unsigned char *data = zt_random_bytes(LEN, 48);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	struct zbl_stats st;
@@ -748,7 +722,7 @@ static void test_append_file_of_shrunk_file_fails_to_read_and_write(void **state
 {
 	(void)state;
 	int fd = zt_temp_file("0123456789", 10);
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 	char buf[10];
 
@@ -765,8 +739,8 @@ static void test_write_fd_of_file_segments_moves_pages_without_copying(void **st
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = random_bytes(LEN, 49);
-	int in = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 49);
+	int in = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 	struct zbl_stats st;
 
@@ -799,7 +773,7 @@ static void test_write_fd_of_mixed_list_to_socket_keeps_order(void **state)
 {
 	(void)state;
 	enum { LEN = 150000 };
-	unsigned char *data = random_bytes(LEN, 50);
+	unsigned char *data = zt_random_bytes(LEN, 50);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	struct drain d;
@@ -849,7 +823,7 @@ static void test_splice_from_file_with_offset_leaves_fd_position_alone(void **st
 {
 	(void)state;
 	enum { LEN = 50000 };
-	unsigned char *data = random_bytes(LEN, 51);
+	unsigned char *data = zt_random_bytes(LEN, 51);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	int64_t off = 1000;
@@ -873,7 +847,7 @@ static void test_splice_from_file_without_offset_uses_and_advances_position(void
 {
 	(void)state;
 	enum { LEN = 50000 };
-	unsigned char *data = random_bytes(LEN, 52);
+	unsigned char *data = zt_random_bytes(LEN, 52);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 
@@ -890,7 +864,7 @@ static void test_splice_from_file_stops_at_end_of_file(void **state)
 {
 	(void)state;
 	enum { LEN = 10000 };
-	unsigned char *data = random_bytes(LEN, 53);
+	unsigned char *data = zt_random_bytes(LEN, 53);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	int64_t off = 9000;
@@ -918,7 +892,7 @@ static void test_splice_from_pipe_reads_until_end_of_file(void **state)
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = random_bytes(LEN, 54);
+	unsigned char *data = zt_random_bytes(LEN, 54);
 	zbl_t *bl = zt_new();
 	struct pump pm;
 	ssize_t r, total = 0;
@@ -962,7 +936,7 @@ static void test_splice_from_socketpair_reads_the_stream(void **state)
 {
 	(void)state;
 	enum { LEN = 250000 };
-	unsigned char *data = random_bytes(LEN, 55);
+	unsigned char *data = zt_random_bytes(LEN, 55);
 	zbl_t *bl = zt_new();
 	struct pump pm;
 	ssize_t r, total = 0;
@@ -1002,11 +976,11 @@ static void test_spliced_pipe_data_can_be_written_twice(void **state)
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = random_bytes(LEN, 56);
+	unsigned char *data = zt_random_bytes(LEN, 56);
 	zbl_t *bl = zt_new();
 	struct pump pm;
 	ssize_t r, total = 0;
-	int p[2], out = empty_file();
+	int p[2], out = zt_temp_fd(0);
 
 	/* Ceph's raw_pipe consumed the pipe on the first write-out. */
 	make_pipe(p);
@@ -1038,7 +1012,7 @@ static void test_slice_of_spliced_data_writes_exactly_its_window(void **state)
 {
 	(void)state;
 	enum { LEN = 60000 };
-	unsigned char *data = random_bytes(LEN, 57);
+	unsigned char *data = zt_random_bytes(LEN, 57);
 	zbl_t *bl = zt_new(), *win = zt_new();
 	struct pump pm;
 	ssize_t r, total = 0;
@@ -1074,8 +1048,8 @@ static void test_reading_spliced_data_materializes_each_block_once(void **state)
 {
 	(void)state;
 	enum { LEN = 40000 };
-	unsigned char *data = random_bytes(LEN, 58);
-	int fd = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 58);
+	int fd = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new(), *copy = zt_new();
 	struct zbl_stats st1, st2;
 	unsigned char *buf = malloc(LEN);
@@ -1116,8 +1090,8 @@ static void test_splice_to_file_with_offset_leaves_fd_position_alone(void **stat
 {
 	(void)state;
 	enum { LEN = 20000 };
-	unsigned char *data = random_bytes(LEN, 59);
-	int src = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 59);
+	int src = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 	int64_t off = 100;
 	struct zt_snap s;
@@ -1149,7 +1123,7 @@ static void test_splice_to_file_without_offset_uses_and_advances_position(void *
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("0123", "4567");
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 
 	assert_int_equal(lseek(out, 2, SEEK_SET), 2);
 	assert_rc(zbl_splice_to(bl, out, NULL, 0), 8);
@@ -1192,7 +1166,7 @@ static void test_splice_to_with_unknown_flags_is_rejected(void **state)
 	(void)state;
 	zbl_t *bl = ZT_LIST("data");
 	struct zt_snap s;
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 
 	zt_snap_take(&s, bl);
 	assert_rc(zbl_splice_to(bl, out, NULL, 0x80), -EINVAL);
@@ -1207,8 +1181,8 @@ static void test_splice_to_drain_to_file_empties_the_list(void **state)
 {
 	(void)state;
 	enum { LEN = 30000 };
-	unsigned char *data = random_bytes(LEN, 60);
-	int src = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 60);
+	int src = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 
 	assert_rc(zbl_append(bl, data, 5000), 0);
@@ -1227,7 +1201,7 @@ static void test_splice_to_drain_removes_exactly_the_bytes_written(void **state)
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = random_bytes(LEN, 61);
+	unsigned char *data = zt_random_bytes(LEN, 61);
 	int src = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	unsigned char *got = malloc(LEN);
@@ -1287,7 +1261,7 @@ static void test_splice_to_drain_partial_write_keeps_the_unwritten_rest(void **s
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = random_bytes(LEN, 65);
+	unsigned char *data = zt_random_bytes(LEN, 65);
 	int src = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	unsigned char *got = malloc(LEN);
@@ -1320,10 +1294,10 @@ static void test_splice_to_drain_leaves_lists_sharing_the_pages_intact(void **st
 {
 	(void)state;
 	enum { LEN = 50000 };
-	unsigned char *data = random_bytes(LEN, 62);
+	unsigned char *data = zt_random_bytes(LEN, 62);
 	zbl_t *bl = zt_new(), *keep = zt_new();
 	struct pump pm;
-	int p[2], out = empty_file(), out2 = empty_file();
+	int p[2], out = zt_temp_fd(0), out2 = zt_temp_fd(0);
 
 	make_pipe(p);
 	pump_start(&pm, p[1], data, LEN, true);
@@ -1349,7 +1323,7 @@ static void test_splice_to_flags_zero_twice_writes_twice(void **state)
 {
 	(void)state;
 	enum { LEN = 70000 };
-	unsigned char *data = random_bytes(LEN, 63);
+	unsigned char *data = zt_random_bytes(LEN, 63);
 	int src = zt_temp_file(data, LEN), s[2];
 	zbl_t *bl = zt_new();
 	struct drain d;
@@ -1379,7 +1353,7 @@ static void test_splice_to_drain_of_more_than_iov_max_segments(void **state)
 	unsigned char *model;
 	size_t len;
 	zbl_t *bl = list_longer_than_iov_max(&model, &len);
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 
 	assert_rc(zbl_splice_to(bl, out, NULL, ZBL_DRAIN), (ssize_t)len);
 	assert_size_equal(zbl_length(bl), 0);
@@ -1414,7 +1388,7 @@ static void test_splice_between_tcp_sockets_forwards_the_stream(void **state)
 {
 	(void)state;
 	enum { LEN = 1 << 20 };
-	unsigned char *data = random_bytes(LEN, 64);
+	unsigned char *data = zt_random_bytes(LEN, 64);
 	int a1, b1, a2, b2;
 	zbl_t *bl = zt_new();
 	struct pump pm;

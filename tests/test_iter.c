@@ -205,15 +205,13 @@ static void test_iter_walks_a_long_list_with_mixed_steps(void **state)
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = malloc(LEN), *out = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 17), *out = malloc(LEN);
 	zbl_t *bl = zt_new();
 	zbl_iter_t it;
 	uint64_t rs = 99;
 	size_t pos = 0;
 
-	assert_non_null(data);
 	assert_non_null(out);
-	zt_fill_random(data, LEN, 17);
 	while (pos < LEN) {
 		size_t n = 1 + zt_rand(&rs) % 700;
 

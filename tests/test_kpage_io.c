@@ -909,7 +909,7 @@ static void test_append_file_is_written_out_by_splice_to_every_sink_without_copi
 		zk_assert_stats(.bytes_spliced_out = 2 * n);
 	}
 	/* At an explicit offset of a file (copy_file_range), leaving its position alone. */
-	int out = zk_temp_fd(0);
+	int out = zt_temp_fd(0);
 	int64_t off = 4096;
 	zbl_stats_reset();
 	assert_rc(zbl_splice_to(bl, out, &off, 0), n);
@@ -1049,7 +1049,7 @@ static void truncated(off_t to)
 	errno = 0;
 	(void)zbl_crc32c(bl, 0);
 	assert_int_equal(errno, EIO);
-	int out = zk_temp_fd(0);
+	int out = zt_temp_fd(0);
 	ssize_t r = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
 	close(out);
 	if (r >= 0 && (size_t)r == 50000)
@@ -1165,7 +1165,7 @@ static void test_file_range_to_a_blocking_pipe_with_a_slow_reader_writes_everyth
 /* splice(2) into an O_APPEND file is EINVAL; log files are usually O_APPEND. */
 static void append_sink(zbl_t *bl, const unsigned char *bytes, size_t n)
 {
-	int fd = zk_temp_fd(O_APPEND);
+	int fd = zt_temp_fd(O_APPEND);
 	size_t len;
 
 	zt_write_full(fd, "prefix", 6);

@@ -44,7 +44,7 @@ static void child_emfile(void **state)
 	size_t n = 3 * ZK_MiB + 5, nheld = 500000;
 	unsigned char *bytes = zk_pat_alloc(n, 1), *held_bytes = zk_pat_alloc(nheld, 2);
 	zbl_t *held = zk_pipe_list(nheld, 2), *shared = zt_new(), *bl = zt_new();
-	int sv[2], out = zk_temp_fd(0), out2 = zk_temp_fd(0), taken[1024];
+	int sv[2], out = zt_temp_fd(0), out2 = zt_temp_fd(0), taken[1024];
 	struct zk_writer w = { .buf = bytes, .len = n, .end = 1 };
 
 	assert_rc(zbl_append_list(shared, held), 0);
@@ -76,7 +76,7 @@ static void child_emfile(void **state)
 	/* Pipe pages held from before: still readable and writable, by copying if need be. */
 	zbl_stats_reset();
 	assert_rc(zbl_splice_to(held, out, NULL, 0), nheld);
-	zk_assert_file(out, held_bytes, nheld);
+	assert_file_bytes(out, held_bytes, nheld);
 	assert_list_bytes(held, held_bytes, nheld);
 	zk_print_stats("held pipe pages written and read with EMFILE");
 
@@ -84,7 +84,7 @@ static void child_emfile(void **state)
 	zbl_t *sole = zt_new();
 	assert_rc(zbl_claim_append(sole, bl), 0);
 	assert_rc(zbl_splice_to(sole, out2, NULL, ZBL_DRAIN), n);
-	zk_assert_file(out2, bytes, n);
+	assert_file_bytes(out2, bytes, n);
 
 	for (int i = 0; i < ntaken; i++)
 		close(taken[i]);
@@ -115,7 +115,7 @@ static void child_pipe_cap(void **state)
 	(void)state;
 	enum { LISTS = 24 };
 	size_t n = 100000;
-	int f = zk_pattern_file(n, 4), out = zk_temp_fd(0);
+	int f = zk_pattern_file(n, 4), out = zt_temp_fd(0);
 	unsigned char *bytes = zk_pat_alloc(n, 4);
 	zbl_t *lists[LISTS];
 
@@ -147,7 +147,7 @@ static void child_pipe_cap(void **state)
 		if (r != (ssize_t)n)
 			fail_msg("list %d: zbl_splice_to with the pipe cap reached returned %zd (%s)",
 				 i, r, zt_errname(r));
-		zk_assert_file(out, bytes, n);
+		assert_file_bytes(out, bytes, n);
 	}
 	for (int i = 0; i < LISTS; i++)
 		zbl_free(lists[i]);
@@ -162,7 +162,7 @@ static void child_pipe_cap_write_first(void **state)
 	(void)state;
 	enum { LISTS = 24 };
 	size_t n = 100000;
-	int f = zk_pattern_file(n, 5), out = zk_temp_fd(0);
+	int f = zk_pattern_file(n, 5), out = zt_temp_fd(0);
 	unsigned char *bytes = zk_pat_alloc(n, 5);
 	zbl_t *lists[LISTS];
 
@@ -178,7 +178,7 @@ static void child_pipe_cap_write_first(void **state)
 		if (r != (ssize_t)n)
 			fail_msg("list %d: zbl_splice_to with the pipe cap reached returned %zd (%s)",
 				 i, r, zt_errname(r));
-		zk_assert_file(out, bytes, n);
+		assert_file_bytes(out, bytes, n);
 	}
 	for (int i = 0; i < LISTS; i++)
 		zbl_free(lists[i]);
@@ -248,13 +248,13 @@ static void child_emfile_threads(void **state)
 		assert_rc(zbl_append_list(a[r], src), 0);
 		assert_rc(zbl_append_list(b[r], src), 0);
 		zbl_free(src);
-		out[r] = zk_temp_fd(0);
+		out[r] = zt_temp_fd(0);
 	}
 	/* Leave exactly one idle scratch pipe in the pool. */
 	zbl_pool_flush();
 	zbl_t *t = zk_pipe_list(1000, 8), *t2 = zt_new();
 	assert_rc(zbl_append_list(t2, t), 0);
-	int tf = zk_temp_fd(0);
+	int tf = zt_temp_fd(0);
 	assert_rc(zbl_splice_to(t, tf, NULL, 0), 1000);
 	close(tf);
 	zbl_free(t2);

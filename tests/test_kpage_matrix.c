@@ -100,10 +100,10 @@ static void drain_to(zbl_t *bl, enum zk_kind k, size_t size)
 	ssize_t r;
 
 	if (k == ZK_FILE) {
-		int fd = zk_temp_fd(0);
+		int fd = zt_temp_fd(0);
 		r = zbl_splice_to(bl, fd, NULL, ZBL_DRAIN);
 		if (r == (ssize_t)size)
-			zk_assert_file(fd, pattern, size);
+			assert_file_bytes(fd, pattern, size);
 		close(fd);
 		assert_rc(r, size);
 		return;

@@ -23,7 +23,7 @@ static void child_transfer_200m(void **state)
 {
 	(void)state;
 	size_t total = 200 * ZK_MiB, round = 4 * ZK_MiB, done = 0;
-	int fds[2], out = zk_temp_fd(0);
+	int fds[2], out = zt_temp_fd(0);
 	struct zk_writer w = { .seed = 200, .len = total, .chunk = ZK_MiB, .end = 1 };
 	zbl_t *bl = zt_new();
 
@@ -122,7 +122,7 @@ static void child_past_budget(void **state)
 	/* A further transfer still delivers every byte, by copying. */
 	size_t tn = 4 * ZK_MiB + 17;
 	unsigned char *tb = zk_pat_alloc(tn, 301);
-	int fds[2], out = zk_temp_fd(0);
+	int fds[2], out = zt_temp_fd(0);
 	struct zk_writer w = { .buf = tb, .len = tn, .end = 1 };
 	zbl_t *bl = zt_new();
 	zk_pair(ZK_UNIX, fds);
@@ -146,17 +146,17 @@ static void child_past_budget(void **state)
 	assert_size_equal(s.bytes_spliced_in + s.bytes_copied_in, tn);
 	assert_list_bytes(bl, tb, tn);
 	assert_rc(zbl_splice_to(bl, out, NULL, ZBL_DRAIN), tn);
-	zk_assert_file(out, tb, tn);
+	assert_file_bytes(out, tb, tn);
 	close(fds[0]);
 	close(fds[1]);
 
 	/* The lists held from before stay readable and writable. */
-	int out2 = zk_temp_fd(0);
+	int out2 = zt_temp_fd(0);
 	ssize_t r = zbl_splice_to(held[0], out2, NULL, 0);
 	if (r != (ssize_t)n)
 		fail_msg("writing a held list (flags 0) past the budget returned %zd (%s)", r,
 			 zt_errname(r));
-	zk_assert_file(out2, bytes, n);
+	assert_file_bytes(out2, bytes, n);
 	unsigned char *flat = malloc(n);
 	int rc = zbl_copy_out(held[1], 0, n, flat);
 	if (rc != 0)
@@ -166,7 +166,7 @@ static void child_past_budget(void **state)
 	assert_int_equal(ftruncate(out2, 0), 0);
 	assert_int_equal(lseek(out2, 0, SEEK_SET), 0);
 	assert_rc(zbl_splice_to(held[2], out2, NULL, ZBL_DRAIN), n);
-	zk_assert_file(out2, bytes, n);
+	assert_file_bytes(out2, bytes, n);
 
 	for (size_t i = 0; i < held_n; i++)
 		zbl_free(held[i]);
@@ -187,7 +187,7 @@ static void child_past_budget_drain(void **state)
 	(void)state;
 	enum { MAX_HELD = 400 };
 	size_t n = ZK_MiB, held_n = 0;
-	int f = zk_pattern_file(n, 302), out = zk_temp_fd(0);
+	int f = zk_pattern_file(n, 302), out = zt_temp_fd(0);
 	unsigned char *bytes = zk_pat_alloc(n, 302);
 	zbl_t *held[MAX_HELD];
 
@@ -201,7 +201,7 @@ static void child_past_budget_drain(void **state)
 		int64_t off = 0;
 		assert_int_equal(ftruncate(out, 0), 0);
 		assert_rc(zbl_splice_to(held[i], out, &off, ZBL_DRAIN), n);
-		zk_assert_file(out, bytes, n);
+		assert_file_bytes(out, bytes, n);
 		zbl_free(held[i]);
 	}
 	close(out);

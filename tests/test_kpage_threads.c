@@ -246,7 +246,7 @@ static void read_while_writing(int rounds, int writes, bool drain_last)
 	for (int round = 0; round < rounds; round++) {
 		zbl_t *src = zk_pipe_list(n, 10), *a = zt_new(), *b = zt_new();
 		size_t blocks = zbl_segments(src);
-		int fd = zk_temp_fd(0);
+		int fd = zt_temp_fd(0);
 		pthread_barrier_t start;
 		pthread_t tr, tw;
 		struct shared_job r = { .bl = a, .want = bytes, .n = n, .crc = crc, .rounds = 3,

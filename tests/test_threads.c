@@ -65,15 +65,13 @@ static void shared_build(struct shared *sh)
 	size_t pos = 0;
 
 	sh->len = LIB1 + REF1 + REF2 + LIB2;
-	sh->model = malloc(sh->len);
+	sh->model = zt_random_bytes(sh->len, 70);
 	sh->ref1 = malloc(REF1);
 	sh->ref2 = malloc(REF2);
-	assert_non_null(sh->model);
 	assert_non_null(sh->ref1);
 	assert_non_null(sh->ref2);
 	atomic_init(&sh->released1, 0);
 	atomic_init(&sh->released2, 0);
-	zt_fill_random(sh->model, sh->len, 70);
 	memcpy(sh->ref1, sh->model + LIB1, REF1);
 	memcpy(sh->ref2, sh->model + LIB1 + REF1, REF2);
 	sh->base = zt_new();
@@ -439,11 +437,9 @@ static void test_threads_reading_shared_file_pages_materialize_them_once(void **
 {
 	(void)state;
 	enum { LEN = 400000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 71);
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 71);
 	fd = zt_temp_file(data, LEN);
 	for (int round = 0; round < 10; round++) {
 		zbl_t *src = zt_new();
@@ -460,11 +456,9 @@ static void test_threads_reading_shared_pipe_pages_materialize_them_once(void **
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 72);
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 72);
 	fd = zt_temp_file(data, LEN);
 	for (int round = 0; round < 10; round++) {
 		zbl_t *src = zt_new();
@@ -531,11 +525,9 @@ static void test_threads_writing_and_reading_shared_pipe_pages(void **state)
 {
 	(void)state;
 	enum { LEN = 150000, NT = 4 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 73);
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 73);
 	fd = zt_temp_file(data, LEN);
 	for (int round = 0; round < 5; round++) {
 		zbl_t *src = zt_new();
@@ -585,13 +577,11 @@ static void test_concurrent_crc_with_different_seeds_on_one_block(void **state)
 {
 	(void)state;
 	enum { LEN = 1 << 20, NT = 4 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 74);
 	zbl_t *base = zt_new();
 	struct worker w[NT];
 	void *(*fn[NT])(void *) = { crc_main, crc_main, crc_main, crc_main };
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 74);
 	assert_rc(zbl_append(base, data, LEN), 0);
 	for (int i = 0; i < NT; i++) {
 		w[i].bl = zt_new();

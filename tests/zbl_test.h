@@ -241,27 +241,14 @@ static inline void zt_fill_random(void *buf, size_t len, uint64_t seed)
 		p[i] = (unsigned char)(zt_rand(&st) >> 56);
 }
 
-/*
- * Creates an unlinked temporary regular file holding @len bytes of @data and
- * returns a read-write descriptor positioned at offset 0.
- */
-static inline int zt_temp_file(const void *data, size_t len)
+/* Returns @len malloc'ed bytes filled by zt_fill_random() from @seed (never NULL). */
+static inline unsigned char *zt_random_bytes(size_t len, uint64_t seed)
 {
-	char path[] = "/tmp/zbl-test-XXXXXX";
-	int fd = mkstemp(path);
-	const char *p = data;
+	unsigned char *p = malloc(len ? len : 1);
 
-	assert_true(fd >= 0);
-	unlink(path);
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		assert_true(w > 0);
-		p += w;
-		len -= (size_t)w;
-	}
-	assert_true(lseek(fd, 0, SEEK_SET) == 0);
-	return fd;
+	assert_non_null(p);
+	zt_fill_random(p, len, seed);
+	return p;
 }
 
 /* Reads exactly @len bytes from @fd (looping over short reads); fails the test on EOF/error. */
@@ -299,6 +286,33 @@ static inline void zt_write_full(int fd, const void *buf, size_t len)
 	}
 }
 
+/*
+ * Creates an unlinked empty temporary regular file and returns a descriptor
+ * open read-write, close-on-exec, with the extra open(2) @flags (O_APPEND...).
+ */
+static inline int zt_temp_fd(int flags)
+{
+	char path[] = "/tmp/zbl-test-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC | flags);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	return fd;
+}
+
+/*
+ * Creates an unlinked temporary regular file holding @len bytes of @data and
+ * returns a read-write descriptor positioned at offset 0.
+ */
+static inline int zt_temp_file(const void *data, size_t len)
+{
+	int fd = zt_temp_fd(0);
+
+	zt_write_full(fd, data, len);
+	assert_true(lseek(fd, 0, SEEK_SET) == 0);
+	return fd;
+}
+
 /* Reads the whole regular file behind @fd from offset 0 with pread (position untouched). */
 static inline unsigned char *zt_file_contents(int fd, size_t *len_out)
 {
@@ -317,6 +331,37 @@ static inline unsigned char *zt_file_contents(int fd, size_t *len_out)
 	}
 	*len_out = done;
 	return buf;
+}
+
+/* Asserts the regular file behind @fd holds exactly @len bytes equal to @data. */
+#define assert_file_bytes(fd, data, len) \
+	zt_assert_file_bytes((fd), (data), (len), #fd, __FILE__, __LINE__)
+
+static inline void zt_assert_file_bytes(int fd, const void *data, size_t len, const char *name,
+					const char *file, int line)
+{
+	size_t have;
+	unsigned char *got = zt_file_contents(fd, &have);
+	const unsigned char *want = data;
+
+	if (have != len) {
+		free(got);
+		fail_msg("%s:%d: the file behind %s holds %zu bytes, expected %zu", file, line,
+			 name, have, len);
+	}
+	if (len && memcmp(got, want, len) != 0) {
+		for (size_t i = 0; i < len; i++) {
+			if (got[i] != want[i]) {
+				unsigned g = got[i];
+
+				free(got);
+				fail_msg("%s:%d: the file behind %s differs at byte %zu of %zu: "
+					 "0x%02x, expected 0x%02x", file, line, name, i, len, g,
+					 want[i]);
+			}
+		}
+	}
+	free(got);
 }
 
 static inline bool zt_is_pow2(size_t a)
