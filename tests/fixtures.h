@@ -138,6 +138,41 @@ static inline void zk_wait(int fd, short events, int ms)
 		fail_msg("poll(fd %d, events 0x%x) returned %d after %d ms", fd, events, r, ms);
 }
 
+/* Closes *@fd unless it is -1 already, and sets it to -1. */
+static inline void zk_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/*
+ * Reads what the non-blocking @fd holds now (until EAGAIN) into @buf and
+ * returns how many bytes that was. Fails the test if it holds more than @cap
+ * bytes, or if the read ends (end of file) or fails instead of saying EAGAIN.
+ */
+static inline size_t zk_read_available(int fd, void *buf, size_t cap)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+
+	for (;;) {
+		unsigned char extra;
+		ssize_t r = got < cap ? read(fd, p + got, cap - got) : read(fd, &extra, 1);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return got;
+		if (r > 0 && got == cap)
+			fail_msg("fd %d holds more than the %zu bytes expected", fd, cap);
+		if (r <= 0)
+			fail_msg("read of fd %d returned %zd (%s) after %zu bytes, not EAGAIN", fd,
+				 r, r < 0 ? strerror(errno) : "end of file", got);
+		got += (size_t)r;
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* Connected pairs. Index 0 is read from, index 1 written to.               */
 
@@ -150,25 +185,54 @@ static inline bool zk_is_socket(enum zk_kind k)
 	return k == ZK_TCP || k == ZK_UNIX;
 }
 
-/* A TCP connection over 127.0.0.1 on an ephemeral port: fds[0] accepted, fds[1] connected. */
-static inline void zk_tcp_pair(int fds[2])
+/*
+ * A TCP connection over 127.0.0.1 on an ephemeral port: fds[0] accepted,
+ * fds[1] connected. Returns false where loopback TCP cannot be had, with
+ * nothing left open and the name of the call that failed in *@failed (errno
+ * says why), so that a test can skip.
+ */
+static inline bool zk_try_tcp_pair(int fds[2], const char **failed)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	assert_true(l >= 0);
+	fds[0] = fds[1] = -1;
+	*failed = "socket";
+	if (l < 0)
+		return false;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = 0;
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
-	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fds[1] >= 0);
-	assert_int_equal(connect(fds[1], (struct sockaddr *)&a, sizeof(a)), 0);
-	fds[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	assert_true(fds[0] >= 0);
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		*failed = "bind";
+	} else if (listen(l, 1) != 0) {
+		*failed = "listen";
+	} else if (getsockname(l, (struct sockaddr *)&a, &alen) != 0) {
+		*failed = "getsockname";
+	} else if ((fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		*failed = "socket";
+	} else if (connect(fds[1], (struct sockaddr *)&a, sizeof(a)) != 0) {
+		*failed = "connect";
+	} else if ((fds[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		*failed = "accept4";
+	} else {
+		*failed = NULL;
+	}
+	int err = errno;
 	close(l);
+	if (*failed)
+		zk_close(&fds[1]);
+	errno = err;
+	return !*failed;
+}
+
+/* zk_try_tcp_pair(), failing the test where loopback TCP cannot be had. */
+static inline void zk_tcp_pair(int fds[2])
+{
+	const char *failed;
+
+	if (!zk_try_tcp_pair(fds, &failed))
+		fail_msg("%s for a TCP pair over 127.0.0.1 failed: %s", failed, strerror(errno));
 }
 
 /* A connected pair of kind @k (not ZK_FILE): data written to fds[1] is read from fds[0]. */
@@ -200,13 +264,6 @@ static inline void zk_end_writes(enum zk_kind k, int *wfd)
 		close(*wfd);
 		*wfd = -1;
 	}
-}
-
-static inline void zk_close(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
 }
 
 /* A temporary file holding pattern @seed bytes [0, len). */
@@ -316,7 +373,7 @@ static inline void zk_writer_start(struct zk_writer *w)
 
 static inline void zk_writer_join(struct zk_writer *w)
 {
-	pthread_join(w->th, NULL);
+	assert_int_equal(pthread_join(w->th, NULL), 0);
 }
 
 /*
@@ -392,7 +449,7 @@ static inline void zk_reader_start(struct zk_reader *r, int fd, size_t cap)
 
 static inline void zk_reader_join(struct zk_reader *r)
 {
-	pthread_join(r->th, NULL);
+	assert_int_equal(pthread_join(r->th, NULL), 0);
 }
 
 /* Asserts the reader got exactly @want (len bytes) and saw no error. */
@@ -437,23 +494,38 @@ static inline void zk_splice_in(zbl_t *bl, int fd, size_t len)
 }
 
 /*
+ * Appends to @bl, as pipe pages, the w.len bytes that writer @w sends (from
+ * w.buf, or pattern w.seed; chunk and delays as set): the writer thread
+ * writes them into a fresh connected pair of kind @k and ends the stream,
+ * and the list splices exactly that many. Fails the test on a short
+ * transfer or a failed write.
+ */
+static inline void zk_splice_from_writer(zbl_t *bl, enum zk_kind k, struct zk_writer w)
+{
+	int fds[2];
+
+	zk_pair(k, fds);
+	w.fd = fds[1];
+	w.end = k == ZK_PIPE ? 2 : 1; /* close a pipe's write end, shut a socket's */
+	zk_writer_start(&w);
+	zk_splice_in(bl, fds[0], w.len);
+	zk_writer_join(&w);
+	assert_int_equal(w.err, 0);
+	if (k == ZK_PIPE)
+		fds[1] = -1; /* the writer closed it */
+	zk_close(&fds[0]);
+	zk_close(&fds[1]);
+}
+
+/*
  * A list holding @len bytes of pattern @seed as pipe pages that came from an
  * AF_UNIX socket (so they do not alias any file's page cache).
  */
 static inline zbl_t *zk_pipe_list(size_t len, uint64_t seed)
 {
-	int sv[2];
-	struct zk_writer w = { .seed = seed, .len = len, .end = 1 };
 	zbl_t *bl = zt_new();
 
-	zk_pair(ZK_UNIX, sv);
-	w.fd = sv[1];
-	zk_writer_start(&w);
-	zk_splice_in(bl, sv[0], len);
-	zk_writer_join(&w);
-	assert_int_equal(w.err, 0);
-	close(sv[0]);
-	close(sv[1]);
+	zk_splice_from_writer(bl, ZK_UNIX, (struct zk_writer){ .seed = seed, .len = len });
 	return bl;
 }
 
@@ -467,12 +539,6 @@ static inline zbl_t *zk_file_pipe_list(size_t len, uint64_t seed)
 	close(fd);
 	return bl;
 }
-
-/* Writes all of @bl to @fd with zbl_splice_to, asserting one call moves everything. */
-#define zk_splice_out_all(bl, fd, flags) do {                                  \
-	size_t zk_len_ = zbl_length(bl);                                      \
-	assert_rc(zbl_splice_to((bl), (fd), NULL, (flags)), zk_len_);         \
-} while (0)
 
 /*
  * What arrived at a sink: the call's result and the bytes (malloc'ed).

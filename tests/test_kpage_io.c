@@ -281,23 +281,6 @@ static void test_list_appended_to_itself_writes_its_data_twice(void **state)
 /* ------------------------------------------------------------------------ */
 /* Draining. */
 
-/* Reads whatever @fd (non-blocking) holds now into out + *got. */
-static void read_available(int fd, unsigned char *out, size_t cap, size_t *got)
-{
-	for (;;) {
-		unsigned char extra;
-		ssize_t r = *got < cap ? read(fd, out + *got, cap - *got) : read(fd, &extra, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
-			return;
-		if (*got == cap)
-			fail_msg("the pipe holds more than the %zu bytes written (read %zd)", cap, r);
-		assert_true(r > 0);
-		*got += (size_t)r;
-	}
-}
-
 static void drain_into_small_pipe(zbl_t *bl, const unsigned char *bytes, size_t n)
 {
 	int p[2];
@@ -309,7 +292,7 @@ static void drain_into_small_pipe(zbl_t *bl, const unsigned char *bytes, size_t 
 	while (written < n) {
 		ssize_t r = zbl_splice_to(bl, p[1], NULL, ZBL_DRAIN);
 		if (r == -EAGAIN) {
-			read_available(p[0], out, n, &got);
+			got += zk_read_available(p[0], out + got, n - got);
 			continue;
 		}
 		if (r <= 0)
@@ -321,7 +304,7 @@ static void drain_into_small_pipe(zbl_t *bl, const unsigned char *bytes, size_t 
 		/* Exactly the bytes written left the list ... */
 		assert_size_equal(zbl_length(bl), n - written);
 		/* ... and exactly those are in the pipe. */
-		read_available(p[0], out, n, &got);
+		got += zk_read_available(p[0], out + got, n - got);
 		assert_size_equal(got, written);
 		zk_assert_bytes(out, bytes, got);
 	}
@@ -408,9 +391,8 @@ static struct mixed mixed_list(void)
 {
 	struct mixed m = { 0 };
 	size_t np1 = 100000, nf = 70000, nm2 = 1000, np2 = 50000;
-	int sv[2], f = zk_pattern_file(200000, 61);
+	int f = zk_pattern_file(200000, 61);
 	unsigned char *m2 = zk_pat_alloc(nm2, 62);
-	struct zk_writer w = { .seed = 60, .len = np1, .end = 1 };
 	int64_t off = 77777;
 
 	zk_pat_fill(ref_bytes, sizeof(ref_bytes), 63, 0);
@@ -432,13 +414,7 @@ static struct mixed mixed_list(void)
 
 	m.bl = zt_new();
 	assert_rc(zbl_append(m.bl, "HEAD:", 5), 0);
-	zk_pair(ZK_UNIX, sv);
-	w.fd = sv[1];
-	zk_writer_start(&w);
-	zk_splice_in(m.bl, sv[0], np1);
-	zk_writer_join(&w);
-	close(sv[0]);
-	close(sv[1]);
+	zk_splice_from_writer(m.bl, ZK_UNIX, (struct zk_writer){ .seed = 60, .len = np1 });
 	assert_rc(zbl_append_file(m.bl, f, 3333, nf), 0);
 	assert_rc(zbl_append(m.bl, m2, nm2), 0);
 	assert_rc(zbl_splice_from(m.bl, f, &off, np2, 0), np2);
