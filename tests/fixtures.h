@@ -473,24 +473,44 @@ static inline void zk_reader_free(struct zk_reader *r)
 /* Lists of kernel pages.                                                    */
 
 /*
+ * Splices from @fd (at *@off unless @off is NULL) into @bl, one
+ * zbl_splice_from call after another, until @want bytes have arrived, the
+ * source ends or a call fails. -EAGAIN is waited out with poll only when
+ * @wait_eagain (for a non-blocking source; from a blocking one -EAGAIN is
+ * the result the test must see). Returns the last call's result and, in
+ * *@have, how many bytes arrived; the caller decides what a short count means.
+ */
+static inline ssize_t zk_splice_upto(zbl_t *bl, int fd, int64_t *off, size_t want,
+				     bool wait_eagain, size_t *have)
+{
+	ssize_t r = 0;
+
+	*have = 0;
+	while (*have < want) {
+		r = zbl_splice_from(bl, fd, off, want - *have, 0);
+		if (r == -EAGAIN && wait_eagain) {
+			zk_wait(fd, POLLIN, 10000);
+			continue;
+		}
+		if (r <= 0)
+			break;
+		*have += (size_t)r;
+	}
+	return r;
+}
+
+/*
  * Splices exactly @len bytes from @fd into @bl (several calls; waits with
  * poll on EAGAIN). Fails the test on an error or early end of file.
  */
 static inline void zk_splice_in(zbl_t *bl, int fd, size_t len)
 {
-	size_t have = 0;
+	size_t have;
+	ssize_t r = zk_splice_upto(bl, fd, NULL, len, true, &have);
 
-	while (have < len) {
-		ssize_t r = zbl_splice_from(bl, fd, NULL, len - have, 0);
-		if (r == -EAGAIN) {
-			zk_wait(fd, POLLIN, 10000);
-			continue;
-		}
-		if (r <= 0)
-			fail_msg("zbl_splice_from returned %zd (%s) after %zu of %zu bytes", r,
-				 zt_errname(r), have, len);
-		have += (size_t)r;
-	}
+	if (have < len)
+		fail_msg("zbl_splice_from returned %zd (%s) after %zu of %zu bytes", r,
+			 zt_errname(r), have, len);
 }
 
 /*

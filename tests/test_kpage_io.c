@@ -739,17 +739,7 @@ static void tiny_pieces(bool nonblocking)
 		zk_set_nonblock(sv[0], true);
 	w.fd = sv[1];
 	zk_writer_start(&w);
-	while (have < n) {
-		r = zbl_splice_from(bl, sv[0], NULL, n - have, 0);
-		if (r == -EAGAIN && nonblocking) {
-			struct pollfd p = { .fd = sv[0], .events = POLLIN };
-			poll(&p, 1, 5000);
-			continue;
-		}
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	r = zk_splice_upto(bl, sv[0], NULL, n, nonblocking, &have);
 	if (have < n)
 		shutdown(sv[0], SHUT_RDWR);
 	zk_writer_join(&w);
@@ -810,17 +800,7 @@ static void tiny_pieces_pipes(bool nonblocking)
 		zk_set_nonblock(sv[0], true);
 	w.fd = sv[1];
 	zk_writer_start(&w);
-	while (have < n) {
-		ssize_t r = zbl_splice_from(bl, sv[0], NULL, n - have, 0);
-		if (r == -EAGAIN && nonblocking) {
-			struct pollfd p = { .fd = sv[0], .events = POLLIN };
-			poll(&p, 1, 5000);
-			continue;
-		}
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	zk_splice_upto(bl, sv[0], NULL, n, nonblocking, &have);
 	if (have < n)
 		shutdown(sv[0], SHUT_RDWR);
 	zk_writer_join(&w);

@@ -57,14 +57,11 @@ static void child_emfile(void **state)
 
 	/* Incoming bytes: no pipe can be had, so they are copied, and counted. */
 	zbl_stats_reset();
-	size_t have = 0;
-	while (have < n) {
-		ssize_t r = zbl_splice_from(bl, sv[0], NULL, n - have, 0);
-		if (r <= 0)
-			fail_msg("zbl_splice_from without descriptors returned %zd (%s) after %zu",
-				 r, zt_errname(r), have);
-		have += (size_t)r;
-	}
+	size_t have;
+	ssize_t r = zk_splice_upto(bl, sv[0], NULL, n, false, &have);
+	if (have < n)
+		fail_msg("zbl_splice_from without descriptors returned %zd (%s) after %zu", r,
+			 zt_errname(r), have);
 	zk_writer_join(&w);
 	struct zbl_stats s = zk_stats();
 	zk_print_stats("splice_from with EMFILE");

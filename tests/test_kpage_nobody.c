@@ -33,15 +33,12 @@ static void child_transfer_200m(void **state)
 	zk_writer_start(&w);
 	zbl_stats_reset();
 	while (done < total) {
-		size_t have = 0;
-		while (have < round) {
-			ssize_t r = zbl_splice_from(bl, fds[0], NULL, round - have, 0);
-			if (r <= 0) {
-				shutdown(fds[0], SHUT_RDWR);
-				fail_msg("zbl_splice_from returned %zd (%s) at byte %zu", r,
-					 zt_errname(r), done + have);
-			}
-			have += (size_t)r;
+		size_t have;
+		ssize_t in = zk_splice_upto(bl, fds[0], NULL, round, false, &have);
+		if (have < round) {
+			shutdown(fds[0], SHUT_RDWR);
+			fail_msg("zbl_splice_from returned %zd (%s) at byte %zu", in, zt_errname(in),
+				 done + have);
 		}
 		ssize_t r = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
 		if (r != (ssize_t)round)
@@ -129,15 +126,12 @@ static void child_past_budget(void **state)
 	w.fd = fds[1];
 	zk_writer_start(&w);
 	zbl_stats_reset();
-	size_t have = 0;
-	while (have < tn) {
-		ssize_t r = zbl_splice_from(bl, fds[0], NULL, tn - have, 0);
-		if (r <= 0) {
-			shutdown(fds[0], SHUT_RDWR);
-			fail_msg("zbl_splice_from past the budget returned %zd (%s) after %zu", r,
-				 zt_errname(r), have);
-		}
-		have += (size_t)r;
+	size_t have;
+	ssize_t in = zk_splice_upto(bl, fds[0], NULL, tn, false, &have);
+	if (have < tn) {
+		shutdown(fds[0], SHUT_RDWR);
+		fail_msg("zbl_splice_from past the budget returned %zd (%s) after %zu", in,
+			 zt_errname(in), have);
 	}
 	zk_writer_join(&w);
 	struct zbl_stats s = zk_stats();

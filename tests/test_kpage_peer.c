@@ -364,12 +364,7 @@ static void eintr_source_once(enum zk_kind k)
 	w.fd = fds[1];
 	zk_writer_start(&w);
 	pester_start(&p);
-	while (have < n) {
-		r = zbl_splice_from(bl, fds[0], NULL, n - have, 0);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	r = zk_splice_upto(bl, fds[0], NULL, n, false, &have);
 	pester_stop(&p);
 	if (have < n)
 		shutdown(fds[0], SHUT_RDWR);
