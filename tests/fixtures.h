@@ -253,6 +253,22 @@ static inline void zk_pair(enum zk_kind k, int fds[2])
 	}
 }
 
+/*
+ * Sets the send buffer of the writing end (fds[1]) and the receive buffer
+ * of the reading end (fds[0]) of a socket pair to @bytes: with the FORCE
+ * options, which pass net.core.[rw]mem_max where the process may
+ * (CAP_NET_ADMIN), else with the plain ones, which the kernel caps there.
+ * Small buffers make a writer wait for its reader; large ones let a whole
+ * list fit. Best effort: the kernel may round the size, so nothing is checked.
+ */
+static inline void zk_set_socket_buffers(int fds[2], int bytes)
+{
+	if (setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+	if (setsockopt(fds[0], SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
+}
+
 /* Ends the writing side: shutdown for sockets (the reader sees end of file), close for pipes. */
 static inline void zk_end_writes(enum zk_kind k, int *wfd)
 {
@@ -569,6 +585,18 @@ static inline zbl_t *zk_file_pipe_list(size_t len, uint64_t seed)
  */
 #define ZK_WRITE_FD 0x100u
 
+/* Writes @bl to @fd: zbl_write_fd when @flags is ZK_WRITE_FD, else zbl_splice_to(flags). */
+static inline ssize_t zk_write_call(zbl_t *bl, int fd, unsigned flags)
+{
+	return flags == ZK_WRITE_FD ? zbl_write_fd(bl, fd) : zbl_splice_to(bl, fd, NULL, flags);
+}
+
+/* The name of the call zk_write_call() makes with @flags, for messages. */
+static inline const char *zk_write_call_name(unsigned flags)
+{
+	return flags == ZK_WRITE_FD ? "zbl_write_fd" : "zbl_splice_to";
+}
+
 struct zk_out {
 	ssize_t r;
 	unsigned char *data;
@@ -584,7 +612,7 @@ static inline struct zk_out zk_write_to(zbl_t *bl, enum zk_kind k, unsigned flag
 
 	if (k == ZK_FILE) {
 		fd = zt_temp_fd(0);
-		o.r = flags == ZK_WRITE_FD ? zbl_write_fd(bl, fd) : zbl_splice_to(bl, fd, NULL, flags);
+		o.r = zk_write_call(bl, fd, flags);
 		o.data = zt_file_contents(fd, &o.len);
 		close(fd);
 		return o;
@@ -593,7 +621,7 @@ static inline struct zk_out zk_write_to(zbl_t *bl, enum zk_kind k, unsigned flag
 	if (k == ZK_PIPE)
 		fcntl(fds[1], F_SETPIPE_SZ, (int)ZK_MiB);
 	zk_reader_start(&rd, fds[0], zbl_length(bl) * 2 + 16);
-	o.r = flags == ZK_WRITE_FD ? zbl_write_fd(bl, fds[1]) : zbl_splice_to(bl, fds[1], NULL, flags);
+	o.r = zk_write_call(bl, fds[1], flags);
 	zk_end_writes(k, &fds[1]);
 	zk_reader_join(&rd);
 	zk_close(&fds[0]);

@@ -209,18 +209,13 @@ static void fx_dest(struct fx *f, enum zk_kind k)
 		f->dst_file = true;
 		return;
 	}
+	zk_pair(k, fds);
 	if (k == ZK_PIPE) {
-		assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 		/* Room for any list here, so only an injected fault stops a write. */
 		assert_true(fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 20) ||
 			    fcntl(fds[1], F_GETPIPE_SZ) >= 256 * 1024);
 	} else {
-		int sz = 8 << 20;
-		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-		if (setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		if (setsockopt(fds[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		zk_set_socket_buffers(fds, 8 << 20);
 	}
 	/* Non-blocking, so that a wrong "bytes left" can never hang the test. */
 	zk_set_nonblock(fds[1], true);

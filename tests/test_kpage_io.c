@@ -1048,16 +1048,15 @@ static void slow_pipe_sink(zbl_t *bl, const unsigned char *bytes, size_t n, unsi
 	struct zk_reader rd = { .chunk = 16 * ZK_KiB, .delay_us = 500, .start_delay_us = 50000 };
 	ssize_t r;
 
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	zk_pair(ZK_PIPE, p);
 	zk_reader_start(&rd, p[0], n + 1);
-	r = flags == ZK_WRITE_FD ? zbl_write_fd(bl, p[1]) : zbl_splice_to(bl, p[1], NULL, flags);
+	r = zk_write_call(bl, p[1], flags);
 	close(p[1]);
 	zk_reader_join(&rd);
 	close(p[0]);
 	if (r != (ssize_t)n)
 		fail_msg("%s to a blocking pipe with a slow reader returned %zd (%s) of %zu",
-			 flags == ZK_WRITE_FD ? "zbl_write_fd" : "zbl_splice_to", r,
-			 zt_errname(r), n);
+			 zk_write_call_name(flags), r, zt_errname(r), n);
 	zk_reader_check(&rd, bytes, n);
 	zk_reader_free(&rd);
 }

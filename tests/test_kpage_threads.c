@@ -35,11 +35,8 @@ static struct drain_result drain_slowly(zbl_t *bl, enum zk_kind k, const unsigne
 	ssize_t r = 0;
 
 	zk_pair(k, fds);
-	if (zk_is_socket(k)) {
-		int sz = 32 * 1024;
-		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
+	if (zk_is_socket(k))
+		zk_set_socket_buffers(fds, 32 * 1024);
 	zk_set_nonblock(fds[1], true);
 	zk_reader_start(&rd, fds[0], n + 1);
 	while (zbl_length(bl)) {
