@@ -18,7 +18,6 @@
  */
 #include "zbl_test.h"
 
-#include <isa-l/crc.h>
 #include <signal.h>
 
 #define NLISTS 4
@@ -224,7 +223,7 @@ static void free_ref(void *ctx)
 
 static uint32_t ref_crc(const struct model *m, uint32_t s)
 {
-	return m->len ? crc32_iscsi(m->b, (int)m->len, s) : s;
+	return zt_ref_crc32c(m->b, m->len, s);
 }
 
 /* Reads the list's bytes without materializing kernel pages: write to scratch. */

@@ -212,17 +212,7 @@ static void test_iter_walks_a_long_list_with_mixed_steps(void **state)
 	size_t pos = 0;
 
 	assert_non_null(out);
-	while (pos < LEN) {
-		size_t n = 1 + zt_rand(&rs) % 700;
-
-		if (n > LEN - pos)
-			n = LEN - pos;
-		if (zt_rand(&rs) & 1)
-			assert_rc(zbl_append(bl, data + pos, n), 0);
-		else
-			assert_rc(zbl_append_ref(bl, data + pos, n, NULL, NULL), 0);
-		pos += n;
-	}
+	zt_append_random_pieces(bl, data, LEN, 700, &rs);
 	memset(out, 0, LEN);
 	assert_rc(zbl_iter_init(&it, bl, 0), 0);
 	pos = 0;

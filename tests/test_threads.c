@@ -11,7 +11,6 @@
  */
 #include "zbl_test.h"
 
-#include <isa-l/crc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -39,11 +38,6 @@ static void assert_worker_ok(const struct worker *w)
 {
 	if (w->failure[0])
 		fail_msg("worker %d: %s", w->id, w->failure);
-}
-
-static uint32_t ref_crc(const void *p, size_t len, uint32_t seed)
-{
-	return crc32_iscsi((unsigned char *)p, (int)len, seed);
 }
 
 /*
@@ -103,7 +97,7 @@ static void *reader_main(void *arg)
 	uint64_t rs = 1000 + (uint64_t)w->id;
 
 	for (int i = 0; i < 4; i++)
-		want[i] = ref_crc(w->model, w->len, seeds[i]);
+		want[i] = zt_ref_crc32c(w->model, w->len, seeds[i]);
 	pthread_barrier_wait(w->start);
 	W_CHECK(w, buf && slice && mine, "out of memory");
 	for (int it = 0; it < w->iters; it++) {
@@ -125,7 +119,7 @@ static void *reader_main(void *arg)
 		rc = zbl_substr_of(slice, w->bl, off, n);
 		W_CHECK(w, rc == 0, "iteration %d: substr_of = %d", it, rc);
 		got = zbl_crc32c(slice, seed);
-		W_CHECK(w, got == ref_crc(w->model + off, n, seed),
+		W_CHECK(w, got == zt_ref_crc32c(w->model + off, n, seed),
 			"iteration %d: crc32c of slice [%zu, +%zu) wrong", it, off, n);
 		rc = zbl_iter_init(&iter, w->bl, off);
 		W_CHECK(w, rc == 0, "iteration %d: iter_init = %d", it, rc);
@@ -394,7 +388,7 @@ static void *read_once_main(void *arg)
 	if (w->id % 2) {
 		uint32_t got = zbl_crc32c(w->bl, 0);
 
-		W_CHECK(w, got == ref_crc(w->model, w->len, 0), "crc32c of kernel pages wrong");
+		W_CHECK(w, got == zt_ref_crc32c(w->model, w->len, 0), "crc32c of kernel pages wrong");
 	} else {
 		rc = zbl_copy_out(w->bl, 0, w->len, buf);
 		W_CHECK(w, rc == 0, "copy_out = %d", rc);
@@ -561,7 +555,7 @@ static void *crc_main(void *arg)
 	uint32_t want[3];
 
 	for (int i = 0; i < 3; i++)
-		want[i] = ref_crc(w->model, w->len, seeds[i]);
+		want[i] = zt_ref_crc32c(w->model, w->len, seeds[i]);
 	pthread_barrier_wait(w->start);
 	for (int it = 0; it < w->iters; it++) {
 		uint32_t got = zbl_crc32c(w->bl, seeds[it % 3]);

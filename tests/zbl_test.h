@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <isa-l/crc.h>
 
 #include <zbl.h>
 
@@ -362,6 +363,62 @@ static inline void zt_assert_file_bytes(int fd, const void *data, size_t len, co
 		}
 	}
 	free(got);
+}
+
+/*
+ * The reference CRC-32C (ISA-L's crc32_iscsi, Ceph's convention: no
+ * inversion) of @len bytes at @data, in pieces small enough for its int
+ * length. Uses no cmocka assertion, so worker threads may call it.
+ */
+static inline uint32_t zt_ref_crc32c(const void *data, size_t len, uint32_t seed)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		size_t n = len > (1u << 30) ? (1u << 30) : len;
+
+		seed = crc32_iscsi((unsigned char *)p, (int)n, seed);
+		p += n;
+		len -= n;
+	}
+	return seed;
+}
+
+/* Returns what zbl_hexdump(bl) writes, as a malloc'ed NUL-terminated string. */
+static inline char *zt_hexdump_str(const zbl_t *bl)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	assert_non_null(f);
+	assert_rc(zbl_hexdump(bl, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(buf);
+	return buf;
+}
+
+/*
+ * Appends @len bytes of @data to @bl in pieces of 1 to @maxpiece bytes, each
+ * copied (zbl_append) or borrowed (zbl_append_ref) at random: sizes and
+ * choices come from *@rs, which moves on by two numbers a piece.
+ */
+static inline void zt_append_random_pieces(zbl_t *bl, const void *data, size_t len,
+					   size_t maxpiece, uint64_t *rs)
+{
+	const unsigned char *p = data;
+
+	for (size_t pos = 0; pos < len;) {
+		size_t n = 1 + zt_rand(rs) % maxpiece;
+
+		if (n > len - pos)
+			n = len - pos;
+		if (zt_rand(rs) & 1)
+			assert_rc(zbl_append(bl, p + pos, n), 0);
+		else
+			assert_rc(zbl_append_ref(bl, p + pos, n, NULL, NULL), 0);
+		pos += n;
+	}
 }
 
 static inline bool zt_is_pow2(size_t a)
