@@ -305,6 +305,23 @@ static inline int zk_pattern_file(size_t len, uint64_t seed)
 /* Threads. Helper threads block SIGPIPE: only the thread calling the
  * library is exposed to it. */
 
+/*
+ * Whether the read(2) or write(2) on @fd that returned @r should be made
+ * again: it was interrupted, or the descriptor is non-blocking and was not
+ * ready (then this waits up to a second for @events first).
+ */
+static inline bool zk_again(int fd, ssize_t r, short events)
+{
+	if (r >= 0 || (errno != EINTR && errno != EAGAIN))
+		return false;
+	if (errno == EAGAIN) {
+		struct pollfd pf = { .fd = fd, .events = events };
+
+		poll(&pf, 1, 1000);
+	}
+	return true;
+}
+
 static inline void zk_thread_block_sigpipe(void)
 {
 	sigset_t s;
@@ -354,13 +371,8 @@ static inline void *zk_writer_main(void *arg)
 		size_t off = 0;
 		while (off < n) {
 			ssize_t r = write(w->fd, p + off, n - off);
-			if (r < 0 && errno == EINTR)
+			if (zk_again(w->fd, r, POLLOUT))
 				continue;
-			if (r < 0 && errno == EAGAIN) {
-				struct pollfd pf = { .fd = w->fd, .events = POLLOUT };
-				poll(&pf, 1, 1000);
-				continue;
-			}
 			if (r <= 0) {
 				w->err = r < 0 ? errno : EIO;
 				goto out;
@@ -425,13 +437,8 @@ static inline void *zk_reader_main(void *arg)
 		unsigned char *dst = room ? r->buf + r->got : scratch;
 		size_t want = room ? (room < chunk ? room : chunk) : chunk;
 		ssize_t n = read(r->fd, dst, want);
-		if (n < 0 && errno == EINTR)
+		if (zk_again(r->fd, n, POLLIN))
 			continue;
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd pf = { .fd = r->fd, .events = POLLIN };
-			poll(&pf, 1, 1000);
-			continue;
-		}
 		if (n < 0) {
 			r->err = errno;
 			break;
