@@ -572,6 +572,20 @@ static inline zbl_t *zk_pipe_list(size_t len, uint64_t seed)
 	return bl;
 }
 
+/*
+ * A new list holding bytes [0, @n) of the file behind @fd, taken by one
+ * zbl_splice_from at offset 0, which must move all of them: pipe pages
+ * while the library can have pipes, copies where it cannot.
+ */
+static inline zbl_t *zk_list_spliced_from_file(int fd, size_t n)
+{
+	zbl_t *bl = zt_new();
+	int64_t off = 0;
+
+	assert_rc(zbl_splice_from(bl, fd, &off, n, 0), n);
+	return bl;
+}
+
 /* A list holding @len bytes of pattern @seed as pipe pages spliced from a file. */
 static inline zbl_t *zk_file_pipe_list(size_t len, uint64_t seed)
 {

@@ -341,6 +341,17 @@ static bool check_all_or_nothing(struct fx *f, long rc, bool fired, struct model
 	return true;
 }
 
+/* An append of @n bytes of @p (zeros if NULL) to the list: all of them, or nothing. */
+static bool check_appended(struct fx *f, long rc, bool fired, const void *p, size_t n)
+{
+	struct model w = { 0 };
+	m_add(&w, f->m.b, f->m.len);
+	m_add(&w, p, n);
+	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
+	free(w.b);
+	return failed;
+}
+
 static long act_append(struct fx *f)
 {
 	return zbl_append(f->bl, pat + 1234, 7000);
@@ -348,12 +359,7 @@ static long act_append(struct fx *f)
 
 static bool check_append(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, pat + 1234, 7000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
-	free(w.b);
-	return failed;
+	return check_appended(f, rc, fired, pat + 1234, 7000);
 }
 
 static long act_append_zero(struct fx *f)
@@ -363,12 +369,7 @@ static long act_append_zero(struct fx *f)
 
 static bool check_append_zero(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, NULL, 70000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
-	free(w.b);
-	return failed;
+	return check_appended(f, rc, fired, NULL, 70000);
 }
 
 static long act_append_ref(struct fx *f)
@@ -379,15 +380,11 @@ static long act_append_ref(struct fx *f)
 
 static bool check_append_ref(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, pat + 99, 4000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
+	bool failed = check_appended(f, rc, fired, pat + 99, 4000);
 	/* On failure ownership passed anyway: release ran already. */
 	if (failed && atomic_load(&f->released) != 1)
 		fail_msg("failed zbl_append_ref ran release %d times, expected once",
 			 atomic_load(&f->released));
-	free(w.b);
 	return failed;
 }
 
@@ -398,12 +395,7 @@ static long act_append_file(struct fx *f)
 
 static bool check_append_file(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, pat + 10, 6000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
-	free(w.b);
-	return failed;
+	return check_appended(f, rc, fired, pat + 10, 6000);
 }
 
 static long act_append_list(struct fx *f)

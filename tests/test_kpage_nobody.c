@@ -93,11 +93,24 @@ static bool budget_left(void)
 	return ok;
 }
 
+/*
+ * Fills @held (room for @max) with lists of the @n bytes of the file @f as
+ * pipe pages until this user could not grow another pipe; returns how many.
+ */
+static size_t hold_lists_until_the_budget_is_spent(zbl_t **held, size_t max, int f, size_t n)
+{
+	size_t held_n = 0;
+
+	while (held_n < max && budget_left())
+		held[held_n++] = zk_list_spliced_from_file(f, n);
+	return held_n;
+}
+
 static void child_past_budget(void **state)
 {
 	(void)state;
 	enum { MAX_HELD = 400 };
-	size_t n = ZK_MiB, held_n = 0;
+	size_t n = ZK_MiB, held_n;
 	int f = zk_pattern_file(n, 300);
 	unsigned char *bytes = zk_pat_alloc(n, 300);
 	zbl_t *held[MAX_HELD];
@@ -106,12 +119,7 @@ static void child_past_budget(void **state)
 	printf("# fs.pipe-user-pages-soft = %ld pages\n",
 	       zbl__read_proc_long("/proc/sys/fs/pipe-user-pages-soft", -1));
 	/* Hold 1 MiB lists of pipe pages until the budget is spent. */
-	while (held_n < MAX_HELD && budget_left()) {
-		int64_t off = 0;
-		held[held_n] = zt_new();
-		assert_rc(zbl_splice_from(held[held_n], f, &off, n, 0), n);
-		held_n++;
-	}
+	held_n = hold_lists_until_the_budget_is_spent(held, MAX_HELD, f, n);
 	assert_false(budget_left());
 	zk_print_stats("held lists");
 	printf("# budget spent after %zu lists of 1 MiB\n", held_n);
@@ -180,17 +188,12 @@ static void child_past_budget_drain(void **state)
 {
 	(void)state;
 	enum { MAX_HELD = 400 };
-	size_t n = ZK_MiB, held_n = 0;
+	size_t n = ZK_MiB, held_n;
 	int f = zk_pattern_file(n, 302), out = zt_temp_fd(0);
 	unsigned char *bytes = zk_pat_alloc(n, 302);
 	zbl_t *held[MAX_HELD];
 
-	while (held_n < MAX_HELD && budget_left()) {
-		int64_t off = 0;
-		held[held_n] = zt_new();
-		assert_rc(zbl_splice_from(held[held_n], f, &off, n, 0), n);
-		held_n++;
-	}
+	held_n = hold_lists_until_the_budget_is_spent(held, MAX_HELD, f, n);
 	for (size_t i = 0; i < held_n; i++) {
 		int64_t off = 0;
 		assert_int_equal(ftruncate(out, 0), 0);
