@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* zbl caps: what this kernel and user allow the library to do (zbl_caps). */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,5 +41,16 @@ int cli_caps(int argc, char **argv)
 	       c.splice_file_aliases ? "aliases page cache (later file writes show through)" : "copies");
 	printf("vmsplice               %s\n",
 	       c.vmsplice_aliases ? "aliases user pages" : "copies");
+	if (c.io_uring)
+		printf("io_uring               yes (rings use it)\n");
+	else
+		printf("io_uring               no: %s (rings use the synchronous engine)\n",
+		       c.io_uring_why_not);
+	printf("zero-copy sends        %s\n", c.send_zc ? "yes (io_uring SENDMSG_ZC)" : "no");
+	if (c.memlock_limit == UINT64_MAX)
+		printf("RLIMIT_MEMLOCK         unlimited\n");
+	else
+		printf("RLIMIT_MEMLOCK         %" PRIu64 " bytes (pins of zero-copy sends in flight: at most half)\n",
+		       c.memlock_limit);
 	return 0;
 }

@@ -10,7 +10,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "zbl_int.h"
+#include <sys/resource.h>
+
+#include "ring_int.h"
 
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static bool file_aliases, vm_aliases;
@@ -69,6 +71,7 @@ static bool budget_applies(void)
 
 int zbl_caps(struct zbl_caps *out)
 {
+	struct rlimit rl;
 	long v;
 
 	if (!out)
@@ -85,5 +88,9 @@ int zbl_caps(struct zbl_caps *out)
 	out->single_fd_pipes = zbl__pipes_single_fd();
 	out->splice_file_aliases = file_aliases;
 	out->vmsplice_aliases = vm_aliases;
+	out->io_uring = zbl__uring_available(&out->io_uring_why_not, &out->send_zc) == 0;
+	out->memlock_limit = UINT64_MAX;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		out->memlock_limit = rl.rlim_cur;
 	return 0;
 }
