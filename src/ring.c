@@ -390,7 +390,8 @@ static void read_step(struct zbl_ring *r, struct zbl__rop *op)
 		finish(r, op, got < 0 && !op->moved ? got : (ssize_t)op->moved);
 		return;
 	}
-	if (stream && !ready(op, POLLIN)) {
+	/* io_uring waits for a stream itself; the synchronous engine must not block. */
+	if (stream && !r->uring && !ready(op, POLLIN)) {
 		wait_for(r, op, ZBL__WAIT_IN);
 		return;
 	}
