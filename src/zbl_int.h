@@ -125,6 +125,7 @@ static inline bool zbl__memtag_shared(zbl__memtag_t t)
 }
 
 char *zbl__mem_alloc(size_t len, zbl__memtag_t *tag, bool reused_only);
+char *zbl__mem_alloc_aligned(size_t len, size_t align, zbl__memtag_t *tag);
 void zbl__mem_free(char *p, zbl__memtag_t tag);
 size_t zbl__mem_map_len(size_t len);
 void zbl__mem_cache_flush(void);
@@ -266,7 +267,7 @@ struct zbl__block {
 			void *ctx;
 		} ref;
 		struct zbl__kblock k;
-		zbl__memtag_t inline_tag; /* inline: how header and bytes were allocated */
+		zbl__memtag_t mem_tag; /* inline: how header and bytes were allocated; aligned: the bytes */
 	} u;
 	/* Inline blocks: the bytes follow the header. */
 	char inline_data[] __attribute__((aligned(16)));
