@@ -7,7 +7,8 @@
  * object files in make check; docs/DESIGN.md, section "Layers"):
  *   1. system and resources: sys.h and fault.c (system calls), stats.c
  *      (counters and trace), mem.c (library memory and the mapping cache),
- *      pipe.c (the pipe pool), fdutil.c (descriptor utilities);
+ *      pipe.c (the pipe pool), fdutil.c (descriptor utilities), direct.c
+ *      (O_DIRECT alignment and the blocks around unaligned writes);
  *   2. storage kinds: kind_mem.c, kind_ref.c, kind_file.c, kind_pipe.c, and
  *      block.c, which reaches them only through struct zbl__kind;
  *   3. lists: list.c, iter.c, crc.c, rebuild.c, hexdump.c;
@@ -161,8 +162,37 @@ int zbl__fd_flags(int fd);
 bool zbl__fd_wait(int fd, int flags, short events);
 bool zbl__is_fifo(int fd);
 bool zbl__readable_now(int fd);
-bool zbl__is_o_direct(int fd);
 ssize_t zbl__write_iov(int fd, int64_t *off, const struct iovec *iov, int n, int flags);
+
+/*
+ * direct.c: one call's view of an O_DIRECT descriptor. Alignments come from
+ * statx(STATX_DIOALIGN) at every call, never cached: a descriptor number
+ * can name another file later, and F_SETFL can switch O_DIRECT.
+ */
+#define ZBL__DIO_ALIGN_DEFAULT ((size_t)4096)
+/*
+ * The period of the layout zbl_read_fd gives list memory: every byte's
+ * address is congruent to its list offset modulo this (zbl.h, zbl_read_fd).
+ */
+#define ZBL__DIO_PAGE ((size_t)4096)
+
+struct zbl__dio {
+	int fd;
+	int rfd;           /* the file reopened read-only when fd is O_WRONLY, or -1 */
+	bool append;       /* O_APPEND: writes say RWF_NOAPPEND to go where asked */
+	size_t mem_align;  /* memory addresses: stx_dio_mem_align */
+	size_t blk;        /* file offsets and lengths: stx_dio_offset_align */
+	int64_t size;      /* the file's size once asked (fstat), -1 before */
+};
+
+bool zbl__dio_init(struct zbl__dio *d, int fd, int fl);
+void zbl__dio_done(struct zbl__dio *d);
+int zbl__dio_position(struct zbl__dio *d, int64_t *pos);
+int zbl__dio_seek(struct zbl__dio *d, int64_t pos);
+int zbl__dio_read_block(struct zbl__dio *d, int64_t at, char *buf);
+ssize_t zbl__dio_write(struct zbl__dio *d, const struct iovec *iov, int n, int64_t at);
+ssize_t zbl__dio_write_staged(struct zbl__dio *d, char *buf, size_t span, int64_t at, size_t from,
+			      size_t to);
 
 /* ========================= 2. Storage kinds ========================= */
 
@@ -410,6 +440,7 @@ void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, 
 
 /* iter.c */
 int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst);
+int zbl__copy_range_through(const zbl_t *bl, size_t off, size_t len, char *dst);
 
 /* crc.c */
 uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_t crc,
