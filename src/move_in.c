@@ -37,13 +37,13 @@ static ssize_t read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some)
 		int niov = 0, err;
 		ssize_t n;
 
-		err = zbl__prepare_append(bl, want, &p1, &n1, &nb);
+		err = zbl__prepare_append(bl, want, true, &p1, &n1, &nb);
 		if (err < 0)
 			return total ? (ssize_t)total : err;
 		if (n1)
 			iov[niov++] = (struct iovec){ p1, n1 };
 		if (nb)
-			iov[niov++] = (struct iovec){ nb->inline_data, want - n1 };
+			iov[niov++] = (struct iovec){ zbl__block_room(nb), want - n1 };
 		do {
 			n = zbl__sys_readv(fd, iov, niov, off);
 		} while (n < 0 && errno == EINTR);

@@ -376,6 +376,13 @@ static inline const char *zbl__block_data(struct zbl__block *b)
 	return zbl__block_materialize(b);
 }
 
+/* Where bytes appended to a new memory block go: after those handed out (fill). */
+static inline char *zbl__block_room(struct zbl__block *b)
+{
+	return atomic_load_explicit(&b->data, memory_order_relaxed) +
+	       atomic_load_explicit(&b->fill, memory_order_relaxed);
+}
+
 /* Points @s at bytes [off, off+len) of @b (start is set by the caller). */
 static inline void zbl__seg_set(struct zbl__seg *s, struct zbl__block *b, size_t off, size_t len)
 {
@@ -434,7 +441,7 @@ void zbl__push_seg(zbl_t *bl, struct zbl__block *b, size_t off, size_t len);
 void zbl__grow_tail(zbl_t *bl, size_t n);
 void zbl__drop_front(zbl_t *bl, size_t n);
 void zbl__replace(zbl_t *bl, zbl_t *with);
-int zbl__prepare_append(zbl_t *bl, size_t len, char **p1, size_t *n1,
+int zbl__prepare_append(zbl_t *bl, size_t len, bool congruent, char **p1, size_t *n1,
 			struct zbl__block **nb);
 void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, size_t u2);
 
