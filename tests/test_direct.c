@@ -27,8 +27,8 @@ static size_t blk, mem_align; /* what statx says of files in dir */
 
 /*
  * A new file in dir holding @n bytes of @init, opened with O_DIRECT and
- * @flags (O_RDWR, O_WRONLY, O_APPEND...); unlinked already. -errno if the
- * open fails.
+ * @flags (O_RDWR, O_WRONLY, O_APPEND...); unlinked already. -errno if it
+ * cannot be made or opened.
  */
 static int direct_file(const void *init, size_t n, int flags)
 {
@@ -37,7 +37,8 @@ static int direct_file(const void *init, size_t n, int flags)
 
 	snprintf(path, sizeof(path), "%s/zbl-direct-XXXXXX", dir);
 	fd = mkostemp(path, O_CLOEXEC);
-	assert_true(fd >= 0);
+	if (fd < 0)
+		return -errno;
 	zt_write_full(fd, init, n);
 	close(fd);
 	fd = open(path, flags | O_DIRECT | O_CLOEXEC);
@@ -596,7 +597,7 @@ static bool direct_io_here(char *why, size_t n)
 		dir = env;
 	int fd = direct_file("", 0, O_RDWR);
 	if (fd < 0) {
-		snprintf(why, n, "%s: open with O_DIRECT: %s", dir, strerror((int)-fd));
+		snprintf(why, n, "%s: a file opened with O_DIRECT: %s", dir, strerror((int)-fd));
 		return false;
 	}
 	int rc = statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx);
