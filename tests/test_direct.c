@@ -171,6 +171,36 @@ static zbl_t *unaligned_memory_list(const unsigned char *data, size_t len)
 	return bl;
 }
 
+/*
+ * The usual write: an O_DIRECT file (@flags) holding @n pattern bytes, and a
+ * list of @len other pattern bytes in unaligned memory.
+ */
+struct wfx {
+	unsigned char *init, *data;
+	size_t n, len;
+	int fd;
+	zbl_t *bl;
+};
+
+static struct wfx wfx_open(size_t n, size_t len, int flags, uint64_t seed)
+{
+	struct wfx w = { .n = n, .len = len };
+
+	w.init = zk_pat_alloc(n + 1, seed);
+	w.data = zk_pat_alloc(len + 1, seed + 1);
+	w.fd = direct_file_ok(w.init, n, flags);
+	w.bl = unaligned_memory_list(w.data, len);
+	return w;
+}
+
+static void wfx_close(struct wfx *w)
+{
+	zbl_free(w->bl);
+	close(w->fd);
+	free(w->init);
+	free(w->data);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Writes.                                                                   */
 
@@ -180,26 +210,20 @@ static zbl_t *unaligned_memory_list(const unsigned char *data, size_t len)
  */
 static void write_at(size_t n, int64_t off, size_t len)
 {
-	unsigned char *init = zk_pat_alloc(n + 1, 7);
-	unsigned char *data = zk_pat_alloc(len + 3, 8) + 3;
-	int fd = direct_file_ok(init, n, O_RDWR);
-	zbl_t *bl = unaligned_memory_list(data, len);
+	struct wfx w = wfx_open(n, len, O_RDWR, 7);
 	int64_t at = off;
 	char what[128];
 
 	snprintf(what, sizeof(what), "%zu bytes at %lld into a file of %zu", len, (long long)off, n);
 	struct split before = split_now();
-	ssize_t r = zbl_splice_to(bl, fd, &at, 0);
+	ssize_t r = zbl_splice_to(w.bl, w.fd, &at, 0);
 	if (r != (ssize_t)len)
 		fail_msg("%s: zbl_splice_to returned %zd (%s)", what, r, zt_errname(r));
 	assert_size_equal(at, off + (int64_t)len);
 	assert_split_whole(split_since(before), len, what);
-	assert_like_buffered(fd, init, n, data, len, off, what);
-	assert_list_bytes(bl, data, len);
-	zbl_free(bl);
-	close(fd);
-	free(init);
-	free(data - 3);
+	assert_like_buffered(w.fd, w.init, n, w.data, len, off, what);
+	assert_list_bytes(w.bl, w.data, len);
+	wfx_close(&w);
 }
 
 static void test_writes_at_any_offset_and_length_match_a_buffered_write(void **state)
@@ -302,27 +326,22 @@ static void test_write_fd_writes_at_the_position_and_advances_it(void **state)
 {
 	(void)state;
 	zk_begin(30);
-	size_t n = 20000, len = 70001;
-	unsigned char *init = zk_pat_alloc(n, 41), *data = zk_pat_alloc(len, 42);
-	int fd = direct_file_ok(init, n, O_RDWR);
-	zbl_t *bl = unaligned_memory_list(data, len);
+	size_t len = 70001;
+	struct wfx w = wfx_open(20000, len, O_RDWR, 41);
 
-	assert_true(lseek(fd, 777, SEEK_SET) == 777);
-	assert_rc(zbl_write_fd(bl, fd), len);
-	assert_size_equal(lseek(fd, 0, SEEK_CUR), 777 + len);
-	assert_like_buffered(fd, init, n, data, len, 777, "zbl_write_fd at position 777");
+	assert_true(lseek(w.fd, 777, SEEK_SET) == 777);
+	assert_rc(zbl_write_fd(w.bl, w.fd), len);
+	assert_size_equal(lseek(w.fd, 0, SEEK_CUR), 777 + len);
+	assert_like_buffered(w.fd, w.init, w.n, w.data, len, 777, "zbl_write_fd at position 777");
 	/* A second write continues there. */
-	assert_rc(zbl_write_fd(bl, fd), len);
-	assert_size_equal(lseek(fd, 0, SEEK_CUR), 777 + 2 * len);
+	assert_rc(zbl_write_fd(w.bl, w.fd), len);
+	assert_size_equal(lseek(w.fd, 0, SEEK_CUR), 777 + 2 * len);
 	size_t got_len;
-	unsigned char *got = file_bytes(fd, &got_len);
+	unsigned char *got = file_bytes(w.fd, &got_len);
 	assert_size_equal(got_len, 777 + 2 * len);
-	zk_assert_bytes(got + 777 + len, data, len);
+	zk_assert_bytes(got + 777 + len, w.data, len);
 	free(got);
-	zbl_free(bl);
-	close(fd);
-	free(init);
-	free(data);
+	wfx_close(&w);
 }
 
 /* With ZBL_DRAIN the bytes written leave the list, staged ones too. */
@@ -361,18 +380,12 @@ static void test_write_only_descriptor_keeps_the_bytes_around_unaligned_ends(voi
 {
 	(void)state;
 	zk_begin(30);
-	size_t n = 10000, len = 3001;
-	unsigned char *init = zk_pat_alloc(n, 61), *data = zk_pat_alloc(len, 62);
-	int fd = direct_file_ok(init, n, O_WRONLY);
-	zbl_t *bl = unaligned_memory_list(data, len);
+	struct wfx w = wfx_open(10000, 3001, O_WRONLY, 61);
 	int64_t at = 2047;
 
-	assert_rc(zbl_splice_to(bl, fd, &at, 0), len);
-	assert_like_buffered(fd, init, n, data, len, 2047, "write-only descriptor");
-	zbl_free(bl);
-	close(fd);
-	free(init);
-	free(data);
+	assert_rc(zbl_splice_to(w.bl, w.fd, &at, 0), w.len);
+	assert_like_buffered(w.fd, w.init, w.n, w.data, w.len, 2047, "write-only descriptor");
+	wfx_close(&w);
 }
 
 /* O_APPEND|O_DIRECT: the bytes go at the end, however long the file is. */
@@ -381,23 +394,18 @@ static void test_append_descriptor_appends_at_an_unaligned_end(void **state)
 	(void)state;
 	zk_begin(30);
 	size_t n = 1000, len = 5000;
-	unsigned char *init = zk_pat_alloc(n, 71), *data = zk_pat_alloc(len, 72);
-	int fd = direct_file_ok(init, n, O_WRONLY | O_APPEND);
-	zbl_t *bl = unaligned_memory_list(data, len);
+	struct wfx w = wfx_open(n, len, O_WRONLY | O_APPEND, 71);
 
-	assert_rc(zbl_write_fd(bl, fd), len);
-	assert_rc(zbl_write_fd(bl, fd), len);
+	assert_rc(zbl_write_fd(w.bl, w.fd), len);
+	assert_rc(zbl_write_fd(w.bl, w.fd), len);
 	size_t got_len;
-	unsigned char *got = file_bytes(fd, &got_len);
+	unsigned char *got = file_bytes(w.fd, &got_len);
 	assert_size_equal(got_len, n + 2 * len);
-	zk_assert_bytes(got, init, n);
-	zk_assert_bytes(got + n, data, len);
-	zk_assert_bytes(got + n + len, data, len);
+	zk_assert_bytes(got, w.init, n);
+	zk_assert_bytes(got + n, w.data, len);
+	zk_assert_bytes(got + n + len, w.data, len);
 	free(got);
-	zbl_free(bl);
-	close(fd);
-	free(init);
-	free(data);
+	wfx_close(&w);
 }
 
 /* ------------------------------------------------------------------------ */
