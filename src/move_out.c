@@ -313,7 +313,7 @@ static ssize_t write_out(zbl_t *bl, int fd, int64_t *off, unsigned flags)
 			if (r > 0 && o.sock != 1 && o.whole_blocks && out_direct(&o, fd))
 				ZBL__STAT_ADD(bytes_direct, r);
 		}
-		if (r == -EINVAL && o.sock != 1 && out_direct(&o, fd))
+		if (r == -EINVAL && o.direct < 0 && o.sock != 1 && out_direct(&o, fd))
 			r = write_direct(bl, total, &o.dio, off);
 		if (r <= 0) {
 			err = r ? r : -EIO;
