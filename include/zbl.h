@@ -72,7 +72,12 @@ typedef struct zbl_iter {
  *
  * Every byte that enters or leaves a list through the library is counted in
  * exactly one of the "in" and one of the "out" counters, so a program can tell
- * whether its data moved as kernel pages or was copied.
+ * whether its data moved as kernel pages or was copied. bytes_direct,
+ * bytes_staged, bytes_sent_zerocopy and bytes_zerocopy_copied are not a
+ * third kind: they say how bytes already counted in bytes_copied_in or
+ * bytes_copied_out met a descriptor opened with O_DIRECT (see "File
+ * descriptors"), or went by a zero-copy send (see "Asynchronous I/O:
+ * rings").
  */
 struct zbl_stats {
 	uint64_t bytes_copied_in;     /**< bytes put into lists by a user-space copy */
@@ -85,10 +90,10 @@ struct zbl_stats {
 	uint64_t fallbacks;           /**< zero-copy requests that had to copy instead */
 	uint64_t pipes_created;       /**< pipes ever created */
 	uint64_t pipes_live;          /**< pipes open now, pooled ones included */
-	uint64_t bytes_sent_zerocopy;   /**< memory bytes the kernel sent without copying them (io_uring SEND_ZC) */
-	uint64_t bytes_zerocopy_copied; /**< memory bytes sent zero-copy that the kernel copied anyway (loopback always does) */
-	uint64_t bytes_direct;          /**< bytes moved by direct I/O straight from/to list memory */
-	uint64_t bytes_staged;          /**< bytes copied through aligned memory to meet direct-I/O alignment */
+	uint64_t bytes_sent_zerocopy;   /**< memory bytes the kernel sent without copying them (io_uring SEND_ZC; also in bytes_copied_out) */
+	uint64_t bytes_zerocopy_copied; /**< memory bytes sent zero-copy that the kernel copied anyway (loopback always does; also in bytes_copied_out) */
+	uint64_t bytes_direct;          /**< bytes moved by direct I/O straight from/to list memory (also in bytes_copied_out or bytes_copied_in) */
+	uint64_t bytes_staged;          /**< bytes copied through aligned memory to meet direct-I/O alignment (also in bytes_copied_out) */
 	uint64_t ring_ops;              /**< ring operations completed */
 	uint64_t ring_sync_ops;         /**< of those, by the synchronous engine */
 };
@@ -527,14 +532,66 @@ size_t zbl_iter_get_ptr_and_advance(zbl_iter_t *it, size_t want, const char **p)
  * descriptor's own position; non-NULL starts at `*off`, leaves the position
  * alone, and advances `*off` by the bytes moved (-ESPIPE on a descriptor that
  * cannot seek).
+ *
+ * Direct I/O: all four functions take a regular file or block device opened
+ * with O_DIRECT at any offset and length, and leave the same bytes, file
+ * size and position as a buffered call; alignment never gives -EINVAL. The
+ * alignment is the file's own (statx STATX_DIOALIGN; 4096 where the file
+ * system does not say), asked in each call that meets O_DIRECT, never
+ * cached. The library notices O_DIRECT only when the kernel refuses an
+ * unaligned piece with EINVAL or, for writes, when a run of whole 512-byte
+ * blocks went to a descriptor that is not a socket: other descriptors pay
+ * no extra system call. Writing:
+ * - runs of list memory whose address, file offset and length are aligned
+ *   go straight from the list (counted in bytes_direct);
+ * - everything else, kernel pages (pipe and file segments) included, is
+ *   copied into aligned library memory and written in whole blocks
+ *   (bytes_staged, one fallback per call, traced as "fallback: staged for
+ *   O_DIRECT"); kernel pages are read into it without a copy kept in their
+ *   block (counted in bytes_materialized too). Both kinds are in
+ *   bytes_copied_out. Kernel pages written before the library noticed
+ *   O_DIRECT went by splice, as the kernel took them;
+ * - an unaligned start or end rewrites its block: the block is read from
+ *   the file first (zeros past its end), so a write in the middle of a file
+ *   keeps the bytes around it. Another writer of the same block at the same
+ *   time can lose its bytes, as with any read-modify-write;
+ * - a last block padded with zeros past the old end of the file is cut
+ *   back with ftruncate(2) to where a buffered write would end the file (a
+ *   file that was longer keeps its end). Readers may see the zeros for that
+ *   moment; if the ftruncate fails, its error is returned and the file ends
+ *   in up to one block of zeros past the data;
+ * - a descriptor opened O_WRONLY cannot read those blocks: the file is
+ *   opened again read-only through /proc/self/fd for it. Blocks wholly past
+ *   the end of the file are never read, so writing a new file needs no
+ *   /proc. Where the reopening fails (no /proc, no permission to read),
+ *   the call fails with -EBADF before writing the block;
+ * - O_APPEND: the bytes go at the end of the file, as write(2) puts them;
+ * - with @p off NULL, the position is moved past the bytes at the end; if
+ *   that lseek fails, its error is returned though the bytes are written.
+ *
+ * Reading: where the kernel refuses a read as unaligned, the aligned blocks
+ * around the bytes asked for are read into library memory and only those
+ * bytes kept (no second copy; counted in bytes_direct as well as
+ * bytes_copied_in); the position, or `*off`, moves past exactly the bytes
+ * returned. Aligned reads the kernel takes as they are count as any read.
  */
 /** @{ */
 
 /**
  * @brief Reads up to @p len bytes from @p fd into library memory and appends them.
  *
- * Retries EINTR; keeps reading until @p len bytes, end of file, or EAGAIN on
- * a non-blocking descriptor after something was read.
+ * A copy (counted in bytes_copied_in). Retries EINTR; keeps reading until
+ * @p len bytes, end of file, or EAGAIN on a non-blocking descriptor after
+ * something was read.
+ *
+ * The memory is laid out for direct I/O: every byte appended lies at an
+ * address congruent to its list offset modulo 4096 (the list's tail room is
+ * used only where it already is, and new blocks start at the matching page
+ * offset and end on a page). So a list filled from empty by any number of
+ * these reads, of any sizes, written to an O_DIRECT file at a 4096-aligned
+ * offset goes straight from memory but for its last partial block, which is
+ * staged (see "Direct I/O" above). From an O_DIRECT descriptor, any position
+ * and length work.
  * @return bytes appended; 0 at end of file; -EAGAIN if a non-blocking
  *         descriptor had nothing; -EINVAL for a NULL list or negative fd;
  *         another -errno from read(2) if nothing was read (an error after
@@ -553,7 +610,10 @@ ssize_t zbl_read_fd(zbl_t *bl, int fd, size_t len);
  * follow, so a head and its body share packets); kernel-page segments by
  * splice(2) or sendfile(2) (see zbl_splice_to()). SIGPIPE never reaches the
  * process: it is blocked in the calling thread around the writes that can
- * raise it.
+ * raise it. To an O_DIRECT file, at the position and with any length:
+ * aligned memory runs go straight (bytes_direct) and the rest is staged
+ * through aligned memory (bytes_staged), as described under "Direct I/O"
+ * above; the position ends just past the bytes.
  * @return bytes written (the list's length on a blocking descriptor); on a
  *         non-blocking one the bytes written before EAGAIN, or -EAGAIN if
  *         none; -EPIPE/-ECONNRESET if the peer is gone; another -errno.
@@ -569,8 +629,12 @@ ssize_t zbl_write_fd(const zbl_t *bl, int fd);
 /**
  * @brief Moves up to @p len bytes from @p fd into the list as kernel pages.
  *
- * @p fd may be a socket, pipe or regular file. Same stopping rule as
- * zbl_read_fd(). Respects the descriptor's blocking mode.
+ * @p fd may be a socket, pipe or regular file. Where the kernel cannot splice
+ * from it the bytes are copied instead (counted in fallbacks and
+ * bytes_copied_in), into memory laid out as zbl_read_fd() lays it. A file
+ * opened with O_DIRECT that the kernel will not splice from is read at any
+ * @p off and length that way (see "Direct I/O" above). Same stopping rule
+ * as zbl_read_fd(). Respects the descriptor's blocking mode.
  * @param flags 0, or ::ZBL_SOME to return once bytes have arrived (others
  *        give -EINVAL).
  * @return bytes appended; 0 at end of file; -EAGAIN if a non-blocking
@@ -597,10 +661,16 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
  * ::ZBL_DRAIN the bytes written are removed from the front of @p bl, also
  * when the call then fails or stops at EAGAIN (partial progress is never
  * lost: the return value says how much went).
+ * To an O_DIRECT file, at any *@p off and length: aligned memory runs go
+ * straight (bytes_direct), the rest, kernel pages included, is staged
+ * through aligned memory (bytes_staged); see "Direct I/O" above.
  * @return bytes written; on a non-blocking descriptor the bytes written
  *         before EAGAIN, or -EAGAIN if none; -EINVAL for bad arguments or
  *         unknown flags; -ESPIPE if @p off is given for an unseekable fd;
- *         -EPIPE/-ECONNRESET if the peer is gone; another -errno.
+ *         -EPIPE/-ECONNRESET if the peer is gone; -EBADF if an O_DIRECT
+ *         descriptor opened O_WRONLY needs the bytes around an unaligned
+ *         end and the file cannot be opened again to read them; another
+ *         -errno.
  * @par May it copy?
  * Memory segments are copied by the kernel from user memory, as by any
  * write(2) (counted in bytes_copied_out). Kernel-page segments never pass
@@ -622,8 +692,10 @@ ssize_t zbl_splice_from(zbl_t *bl, int fd, int64_t *off, size_t len, unsigned fl
  * - sendfile(2) or copy_file_range(2) refuses the file range (EINVAL, ENOSYS,
  *   EXDEV, EOPNOTSUPP or EBADF): it is read into a 64 KiB buffer and written
  *   from there;
- * - @p fd was opened with O_DIRECT and refuses an unaligned write: the rest
- *   of the list is written through an aligned bounce buffer of up to 1 MiB.
+ * - @p fd was opened with O_DIRECT: runs of list memory at aligned
+ *   addresses, offsets and lengths go straight (bytes_direct); the rest,
+ *   kernel pages included, is staged through aligned memory (bytes_staged;
+ *   see "Direct I/O" above).
  */
 ssize_t zbl_splice_to(zbl_t *bl, int fd, int64_t *off, unsigned flags);
 

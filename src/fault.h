@@ -10,7 +10,7 @@
  *   EIO (the descriptor is closed all the same, as Linux does); the failed
  *   call returns its failure value with errno set;
  * - short mode: only read- and write-like calls (read, readv, pread, writev,
- *   splice, tee, sendfile, copy_file_range) are eligible; the chosen call
+ *   pwritev, splice, tee, sendfile, copy_file_range) are eligible; the chosen call
  *   is asked to move at most half of what it was asked for.
  * Calls are counted from 1 after arming, optionally only those named @name
  * ("splice", "malloc", ... as in sys.h). Arming replaces every plan;

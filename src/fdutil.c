@@ -87,14 +87,6 @@ bool zbl__readable_now(int fd)
 	return zbl__sys_poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR));
 }
 
-/* Whether @fd was opened with O_DIRECT (asked only after an EINVAL, not injected). */
-bool zbl__is_o_direct(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	return fl >= 0 && (fl & O_DIRECT);
-}
-
 /*
  * Writes iovecs to @fd (at *off when given) by writev, or with @flags >= 0
  * to a socket by sendmsg(@flags); -errno on failure.

@@ -121,6 +121,44 @@ int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst)
 	return zbl_iter_copy(&it, len, dst);
 }
 
+/*
+ * Copies bytes [off, off+len) of @bl to @dst like zbl__copy_range(), but
+ * reads kernel pages nobody has read yet straight into @dst instead of into
+ * a copy kept in their block: for bytes on their way out of the list
+ * (rebuild, staging for O_DIRECT), which a kept copy would only double.
+ */
+int zbl__copy_range_through(const zbl_t *bl, size_t off, size_t len, char *dst)
+{
+	if (!len)
+		return 0;
+	size_t i = zbl__find(bl, off);
+	size_t skip = off + bl->base - zbl__seg_at(bl, i)->start;
+
+	while (len) {
+		struct zbl__seg w = *zbl__seg_at(bl, i++);
+		int err = -EAGAIN;
+
+		zbl__seg_trim_front(&w, skip);
+		if (w.len > len)
+			w.len = len;
+		if (!atomic_load_explicit(&w.b->data, memory_order_acquire))
+			err = zbl__block_read_window(&w, dst);
+		if (err == -EAGAIN) {
+			const char *p = zbl__seg_data(&w);
+			if (!p)
+				return errno ? -errno : -EIO;
+			memcpy(dst, p, w.len);
+			err = 0;
+		}
+		if (err < 0)
+			return err;
+		dst += w.len;
+		len -= w.len;
+		skip = 0;
+	}
+	return 0;
+}
+
 int zbl_copy_out(const zbl_t *bl, size_t off, size_t len, void *dst)
 {
 	if (!bl || (!dst && len))

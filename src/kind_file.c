@@ -18,14 +18,14 @@ static void release_file(struct zbl__block *b)
 	free(b);
 }
 
-/* Reads the whole range into @dst. */
-static int file_read(struct zbl__block *b, char *dst)
+/* Reads bytes [from, from+len) of the range into @dst. */
+static int file_read(const struct zbl__block *b, size_t from, size_t len, char *dst)
 {
 	size_t done = 0;
 
-	while (done < b->cap) {
-		ssize_t n = zbl__sys_pread(b->u.k.fd, dst + done, b->cap - done,
-					   b->u.k.file_off + (off_t)done);
+	while (done < len) {
+		ssize_t n = zbl__sys_pread(b->u.k.fd, dst + done, len - done,
+					   b->u.k.file_off + (off_t)(from + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -40,7 +40,7 @@ static int file_read(struct zbl__block *b, char *dst)
 static int materialize_file(struct zbl__block *b, char **data, zbl__memtag_t *tag, size_t *copied)
 {
 	char *p = zbl__mem_alloc(b->cap, tag, false);
-	int err = p ? file_read(b, p) : -ENOMEM;
+	int err = p ? file_read(b, 0, b->cap, p) : -ENOMEM;
 
 	if (err < 0) {
 		zbl__mem_free(p, *tag);
@@ -113,12 +113,19 @@ static ssize_t write_file(struct zbl__seg *s, size_t skip, size_t len, int fd, i
 	return -errno;
 }
 
+/* A window read for a caller that keeps no copy (zbl__copy_range_through): one pread. */
+static int read_window_file(const struct zbl__seg *s, char *dst)
+{
+	return file_read(s->b, s->off, s->len, dst);
+}
+
 const struct zbl__kind zbl__kind_file = {
 	.name = "file",
 	.kernel = true,
 	.release = release_file,
 	.materialize = materialize_file,
 	.write = write_file,
+	.read_window = read_window_file,
 };
 
 struct zbl__block *zbl__block_new_file(int fd, int64_t off, size_t len)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Library memory kinds: inline blocks, whose bytes follow the header and
- * which have room for appends, and aligned blocks from posix_memalign (for
- * zbl_rebuild_aligned and O_DIRECT). Layer 2 (see zbl_int.h).
+ * which have room for appends, and aligned blocks, whose bytes start on a
+ * boundary of their own (zbl_rebuild_aligned, and reads laid out for
+ * O_DIRECT). Layer 2 (see zbl_int.h).
  */
 #include <stdlib.h>
 
@@ -10,7 +11,7 @@
 
 static void release_inline(struct zbl__block *b)
 {
-	zbl__mem_free((char *)b, b->u.inline_tag);
+	zbl__mem_free((char *)b, b->u.mem_tag);
 }
 
 const struct zbl__kind zbl__kind_inline = {
@@ -35,13 +36,13 @@ struct zbl__block *zbl__block_new_inline(size_t cap)
 	if (!b)
 		return NULL;
 	zbl__block_init(b, &zbl__kind_inline, b->inline_data, cap, 0);
-	b->u.inline_tag = tag;
+	b->u.mem_tag = tag;
 	return b;
 }
 
 static void release_aligned(struct zbl__block *b)
 {
-	free(atomic_load_explicit(&b->data, memory_order_relaxed));
+	zbl__mem_free(atomic_load_explicit(&b->data, memory_order_relaxed), b->u.mem_tag);
 	free(b);
 }
 
@@ -50,20 +51,25 @@ const struct zbl__kind zbl__kind_aligned = {
 	.release = release_aligned,
 };
 
+/*
+ * A block whose bytes start at a multiple of @align. Large ones are mappings
+ * from zbl__mem_alloc_aligned(), like large inline blocks: zbl_read_fd's
+ * blocks are of this kind (see zbl__prepare_append()).
+ */
 struct zbl__block *zbl__block_new_aligned(size_t cap, size_t align)
 {
 	struct zbl__block *b = zbl__sys_malloc(sizeof(*b));
-	void *mem = NULL;
+	zbl__memtag_t tag;
+	char *mem;
 
 	if (!b)
 		return NULL;
-	if (align < sizeof(void *))
-		align = sizeof(void *);
-	mem = zbl__sys_memalign(align, cap ? cap : 1);
+	mem = zbl__mem_alloc_aligned(cap, align, &tag);
 	if (!mem) {
 		free(b);
 		return NULL;
 	}
 	zbl__block_init(b, &zbl__kind_aligned, mem, cap, 0);
+	b->u.mem_tag = tag;
 	return b;
 }

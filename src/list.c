@@ -202,14 +202,18 @@ void zbl__replace(zbl_t *bl, zbl_t *with)
  * Only library-owned blocks have tail room, and only the list whose last
  * segment ends where the block's handed-out bytes end may take it. *only
  * tells whether this list's last segment is the block's only holder.
+ * @congruent: only room whose address is congruent to the list's length
+ * modulo ZBL__DIO_PAGE (see zbl__prepare_append()).
  */
-static size_t tail_room(const zbl_t *bl, struct zbl__seg **last, bool *only)
+static size_t tail_room(const zbl_t *bl, bool congruent, struct zbl__seg **last, bool *only)
 {
 	if (!bl->count)
 		return 0;
 	struct zbl__seg *s = zbl__seg_at(bl, bl->count - 1);
 	struct zbl__block *b = s->b;
 	if (b->kind != &zbl__kind_inline && b->kind != &zbl__kind_aligned)
+		return 0;
+	if (congruent && ((uintptr_t)(s->data + s->len) - bl->len) % ZBL__DIO_PAGE)
 		return 0;
 	/*
 	 * Acquire: if another list just dropped the block, its claims on the
@@ -229,11 +233,11 @@ static size_t tail_room(const zbl_t *bl, struct zbl__seg **last, bool *only)
  * caller then either extends the last segment by *got or gives the room back
  * with unclaim_tail().
  */
-static char *claim_tail(zbl_t *bl, size_t want, size_t *got)
+static char *claim_tail(zbl_t *bl, size_t want, bool congruent, size_t *got)
 {
 	struct zbl__seg *s = NULL;
 	bool only = false;
-	size_t room = tail_room(bl, &s, &only);
+	size_t room = tail_room(bl, congruent, &s, &only);
 
 	*got = 0;
 	if (!room || !want)
@@ -273,7 +277,7 @@ static size_t append_block_bytes(const zbl_t *bl, size_t need)
 
 	if (bl->count) {
 		const struct zbl__block *b = zbl__seg_at(bl, bl->count - 1)->b;
-		if (b->kind == &zbl__kind_inline)
+		if (b->kind == &zbl__kind_inline || b->kind == &zbl__kind_aligned)
 			prev = sizeof(*b) + b->cap;
 	}
 	while (total < ZBL__APPEND_BLOCK_TOTAL_MAX && total * 2 <= bl->len && total < 2 * prev)
@@ -283,22 +287,56 @@ static size_t append_block_bytes(const zbl_t *bl, size_t need)
 }
 
 /*
+ * A new block for @need bytes that will start at list offset @at.
+ * @congruent: the bytes start at an address congruent to @at modulo
+ * ZBL__DIO_PAGE, in a page-aligned block whose first (at % page) bytes stay
+ * unused and which ends on a page. Either way the bytes go at zbl__block_room(): the block's fill
+ * says where.
+ */
+static struct zbl__block *new_append_block(const zbl_t *bl, size_t at, size_t need,
+					   bool congruent)
+{
+	if (!congruent)
+		return zbl__block_new_inline(append_block_bytes(bl, need));
+	size_t lead = at % ZBL__DIO_PAGE;
+	size_t cap = append_block_bytes(bl, need);
+	if (cap > SIZE_MAX - lead - ZBL__DIO_PAGE)
+		return NULL;
+	/* Ending on a page, the block leaves the next one starting at its page offset 0. */
+	cap = (lead + cap + ZBL__DIO_PAGE - 1) & ~(ZBL__DIO_PAGE - 1);
+	struct zbl__block *b = zbl__block_new_aligned(cap, ZBL__DIO_PAGE);
+	if (b)
+		atomic_store_explicit(&b->fill, lead, memory_order_relaxed);
+	return b;
+}
+
+/*
  * Makes room for @len more bytes at the end of the list: tail room first,
  * then one new block for the rest. On success (*p1, *n1) is the claimed tail
  * room (n1 may be 0) and *nb a new block for the remaining len - n1 bytes (or
- * NULL); the caller writes the bytes and calls zbl__commit_append() with how
- * many it wrote to each. On failure nothing has changed.
+ * NULL), to be written at zbl__block_room(*nb); the caller writes the bytes
+ * and calls zbl__commit_append() with how many it wrote to each. On failure
+ * nothing has changed.
+ *
+ * With @congruent (zbl_read_fd, docs/DESIGN.md, section "Reading into
+ * lists laid out for O_DIRECT"), every byte's address is congruent to its
+ * list offset modulo ZBL__DIO_PAGE: tail room is used only where it already
+ * is, and a new block starts at the page offset of the list's length. So
+ * bytes read into a list in any number of pieces lie in memory as they will
+ * in a file at an aligned offset, and go to an O_DIRECT file without
+ * staging. Plain appends do not pay for it: their blocks keep the header in
+ * front of the bytes, in one allocation.
  */
-int zbl__prepare_append(zbl_t *bl, size_t len, char **p1, size_t *n1,
-			  struct zbl__block **nb)
+int zbl__prepare_append(zbl_t *bl, size_t len, bool congruent, char **p1, size_t *n1,
+			struct zbl__block **nb)
 {
 	if (len > SIZE_MAX - bl->len)
 		return -ERANGE;
 	*nb = NULL;
-	*p1 = claim_tail(bl, len, n1);
+	*p1 = claim_tail(bl, len, congruent, n1);
 	if (len > *n1) {
 		if (zbl__reserve(bl, 1) < 0 ||
-		    !(*nb = zbl__block_new_inline(append_block_bytes(bl, len - *n1)))) {
+		    !(*nb = new_append_block(bl, bl->len + *n1, len - *n1, congruent))) {
 			if (*n1)
 				unclaim_tail(bl, 0);
 			return -ENOMEM;
@@ -321,8 +359,9 @@ void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, 
 		bl->len += u1;
 	}
 	if (nb && u2) {
-		atomic_store_explicit(&nb->fill, u2, memory_order_relaxed);
-		zbl__push_seg(bl, nb, 0, u2);
+		size_t at = atomic_load_explicit(&nb->fill, memory_order_relaxed);
+		atomic_store_explicit(&nb->fill, at + u2, memory_order_relaxed);
+		zbl__push_seg(bl, nb, at, u2);
 	} else if (nb) {
 		zbl__block_put(nb);
 	}
@@ -338,19 +377,19 @@ static int append_bytes(zbl_t *bl, const void *data, size_t len)
 
 	if (len == 0)
 		return 0;
-	err = zbl__prepare_append(bl, len, &p1, &n1, &nb);
+	err = zbl__prepare_append(bl, len, false, &p1, &n1, &nb);
 	if (err < 0)
 		return err;
 	if (data) {
 		if (n1)
 			memcpy(p1, data, n1);
 		if (nb)
-			memcpy(nb->inline_data, (const char *)data + n1, len - n1);
+			memcpy(zbl__block_room(nb), (const char *)data + n1, len - n1);
 	} else {
 		if (n1)
 			memset(p1, 0, n1);
 		if (nb)
-			memset(nb->inline_data, 0, len - n1);
+			memset(zbl__block_room(nb), 0, len - n1);
 	}
 	zbl__commit_append(bl, n1, n1, nb, len - n1);
 	ZBL__STAT_ADD(bytes_copied_in, len);

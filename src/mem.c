@@ -108,6 +108,8 @@ void zbl__mem_cache_flush(void)
 }
 
 #define HUGE_PAGE_BYTES ((size_t)2 << 20)
+/* Mappings start on a page: the smallest page of x86_64 and arm64 alike. */
+#define PAGE_BYTES ((size_t)4096)
 
 /*
  * A fresh mapping of @len bytes (a multiple of the page size), populated.
@@ -163,6 +165,20 @@ char *zbl__mem_alloc(size_t len, zbl__memtag_t *tag, bool reused_only)
 	if (p)
 		*tag = zbl__memtag_map(maplen, false);
 	return p;
+}
+
+/*
+ * Memory for @len bytes starting at a multiple of @align (a power of two),
+ * with *@tag for zbl__mem_free(). Large pieces aligned to at most a page are
+ * mappings (populated, kept for reuse) as zbl__mem_alloc() gives them: reads
+ * and direct I/O into fresh memory would fault it in a page at a time.
+ */
+char *zbl__mem_alloc_aligned(size_t len, size_t align, zbl__memtag_t *tag)
+{
+	*tag = 0;
+	if (len >= COPY_MMAP_BYTES_MIN && align <= PAGE_BYTES)
+		return zbl__mem_alloc(len, tag, false);
+	return zbl__sys_memalign(align < sizeof(void *) ? sizeof(void *) : align, len ? len : 1);
 }
 
 void zbl__mem_free(char *p, zbl__memtag_t tag)

@@ -7,35 +7,8 @@
 
 #include "zbl_int.h"
 
-/*
- * Copies segments [i, j) of @bl into @dst. Pipe pages nobody has read yet go
- * straight from the pipe into @dst: the list is about to drop them, so
- * caching a copy in the block first would only copy them twice.
- */
-static int copy_segs(const zbl_t *bl, size_t i, size_t j, char *dst)
-{
-	for (; i < j; i++) {
-		const struct zbl__seg *s = zbl__seg_at(bl, i);
-		int err = -EAGAIN;
-
-		if (!atomic_load_explicit(&s->b->data, memory_order_acquire))
-			err = zbl__block_read_window(s, dst);
-		if (err == -EAGAIN) {
-			const char *p = zbl__seg_data(s);
-			if (!p)
-				return errno ? -errno : -EIO;
-			memcpy(dst, p, s->len);
-			err = 0;
-		}
-		if (err < 0)
-			return err;
-		dst += s->len;
-	}
-	return 0;
-}
-
-/* Copies segments [i, j) of @bl into a new block aligned to @align. */
-static int copy_to_new_block(const zbl_t *bl, size_t i, size_t j, size_t len, size_t align,
+/* Copies @len bytes of @bl from segment @i on into a new block aligned to @align. */
+static int copy_to_new_block(const zbl_t *bl, size_t i, size_t len, size_t align,
 			     struct zbl__block **out)
 {
 	struct zbl__block *b = align > 16 ? zbl__block_new_aligned(len, align)
@@ -44,7 +17,9 @@ static int copy_to_new_block(const zbl_t *bl, size_t i, size_t j, size_t len, si
 
 	if (!b)
 		return -ENOMEM;
-	err = copy_segs(bl, i, j, (char *)atomic_load(&b->data));
+	/* Kernel pages go straight into the new block: the list is about to drop them. */
+	err = zbl__copy_range_through(bl, zbl__seg_at(bl, i)->start - bl->base, len,
+				      (char *)atomic_load(&b->data));
 	if (err < 0) {
 		zbl__block_put(b);
 		return err;
@@ -60,7 +35,7 @@ static int push_copy(zbl_t *tmp, const zbl_t *bl, size_t i, size_t j, size_t ali
 	const struct zbl__seg *a = zbl__seg_at(bl, i), *z = zbl__seg_at(bl, j - 1);
 	size_t len = z->start + z->len - a->start;
 	struct zbl__block *b;
-	int err = copy_to_new_block(bl, i, j, len, align, &b);
+	int err = copy_to_new_block(bl, i, len, align, &b);
 
 	if (err < 0)
 		return err;

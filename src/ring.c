@@ -320,18 +320,21 @@ static void epoll_sync(struct zbl_ring *r, struct zbl__rfd *d)
 /* ------------------------------------------------------------------------ */
 /* Reads */
 
-/* Room for @want bytes at the list's end, as iovecs in op->iov; their count or -errno. */
+/*
+ * Room for @want bytes at the list's end, laid out for O_DIRECT as
+ * zbl_read_fd lays it, as iovecs in op->iov; their count or -errno.
+ */
 static int read_prepare(struct zbl__rop *op, size_t want)
 {
 	char *p1;
-	int n = 0, err = zbl__prepare_append(op->bl, want, &p1, &op->n1, &op->nb);
+	int n = 0, err = zbl__prepare_append(op->bl, want, true, &p1, &op->n1, &op->nb);
 
 	if (err < 0)
 		return err;
 	if (op->n1)
 		op->iov[n++] = (struct iovec){ p1, op->n1 };
 	if (op->nb)
-		op->iov[n++] = (struct iovec){ op->nb->inline_data, want - op->n1 };
+		op->iov[n++] = (struct iovec){ zbl__block_room(op->nb), want - op->n1 };
 	return n;
 }
 
@@ -612,10 +615,9 @@ static void write_done(struct zbl_ring *r, struct zbl__rop *op, ssize_t res)
 {
 	if (res > 0) {
 		zbl__drop_front(op->bl, (size_t)res);
+		ZBL__STAT_ADD(bytes_copied_out, res);
 		if (op->direct)
 			ZBL__STAT_ADD(bytes_direct, res);
-		else
-			ZBL__STAT_ADD(bytes_copied_out, res);
 		write_moved(r, op, (size_t)res);
 	} else if (res == -EAGAIN) {
 		wait_for(r, op, ZBL__WAIT_OUT);
@@ -636,6 +638,8 @@ static void zc_result(struct zbl_ring *r, struct zbl__zc *zc, ssize_t res, bool 
 	if (res > 0) {
 		zc->sent = (size_t)res;
 		zbl_splice(op->bl, 0, (size_t)res, zc->held);
+		/* From user memory, as every send: whether the kernel copied is told later. */
+		ZBL__STAT_ADD(bytes_copied_out, res);
 	}
 	if (!more) {
 		r->in_kernel--;

@@ -228,6 +228,19 @@ static inline int zbl__sys_open(const char *path, int flags)
 	return open(path, flags);
 }
 
+/* statx(2) of the open file @fd itself (AT_EMPTY_PATH). */
+static inline int zbl__sys_statx(int fd, unsigned mask, struct statx *stx)
+{
+	ZBL__FAULT("statx", -1);
+	return statx(fd, "", AT_EMPTY_PATH, mask, stx);
+}
+
+static inline off_t zbl__sys_lseek(int fd, off_t off, int whence)
+{
+	ZBL__FAULT("lseek", -1);
+	return lseek(fd, off, whence);
+}
+
 static inline int zbl__sys_fcntl(int fd, int cmd, int arg)
 {
 	ZBL__FAULT("fcntl", -1);
@@ -280,6 +293,18 @@ static inline ssize_t zbl__sys_pread(int fd, void *buf, size_t len, off_t off)
 	ZBL__FAULT("pread", -1);
 	len = ZBL__FAULT_LEN("pread", len);
 	return pread(fd, buf, len, off);
+}
+
+/*
+ * pwritev2(2) at @off with RWF_* @flags (RWF_NOAPPEND: write at @off even on
+ * an O_APPEND descriptor). O_DIRECT writes use it: they always say where.
+ */
+static inline ssize_t zbl__sys_pwritev(int fd, const struct iovec *iov, int n, int64_t off,
+				       int flags)
+{
+	ZBL__FAULT("pwritev", -1);
+	ZBL__FAULT_IOV("pwritev", iov, n);
+	return pwritev2(fd, iov, n, off, flags);
 }
 
 static inline ssize_t zbl__sys_writev(int fd, const struct iovec *iov, int n, int64_t *off)

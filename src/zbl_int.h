@@ -7,7 +7,8 @@
  * object files in make check; docs/DESIGN.md, section "Layers"):
  *   1. system and resources: sys.h and fault.c (system calls), stats.c
  *      (counters and trace), mem.c (library memory and the mapping cache),
- *      pipe.c (the pipe pool), fdutil.c (descriptor utilities);
+ *      pipe.c (the pipe pool), fdutil.c (descriptor utilities), direct.c
+ *      (O_DIRECT alignment and the blocks around unaligned writes);
  *   2. storage kinds: kind_mem.c, kind_ref.c, kind_file.c, kind_pipe.c, and
  *      block.c, which reaches them only through struct zbl__kind;
  *   3. lists: list.c, iter.c, crc.c, rebuild.c, hexdump.c;
@@ -125,6 +126,7 @@ static inline bool zbl__memtag_shared(zbl__memtag_t t)
 }
 
 char *zbl__mem_alloc(size_t len, zbl__memtag_t *tag, bool reused_only);
+char *zbl__mem_alloc_aligned(size_t len, size_t align, zbl__memtag_t *tag);
 void zbl__mem_free(char *p, zbl__memtag_t tag);
 size_t zbl__mem_map_len(size_t len);
 void zbl__mem_cache_flush(void);
@@ -160,8 +162,37 @@ int zbl__fd_flags(int fd);
 bool zbl__fd_wait(int fd, int flags, short events);
 bool zbl__is_fifo(int fd);
 bool zbl__readable_now(int fd);
-bool zbl__is_o_direct(int fd);
 ssize_t zbl__write_iov(int fd, int64_t *off, const struct iovec *iov, int n, int flags);
+
+/*
+ * direct.c: one call's view of an O_DIRECT descriptor. Alignments come from
+ * statx(STATX_DIOALIGN) at every call, never cached: a descriptor number
+ * can name another file later, and F_SETFL can switch O_DIRECT.
+ */
+#define ZBL__DIO_ALIGN_DEFAULT ((size_t)4096)
+/*
+ * The period of the layout zbl_read_fd gives list memory: every byte's
+ * address is congruent to its list offset modulo this (zbl.h, zbl_read_fd).
+ */
+#define ZBL__DIO_PAGE ((size_t)4096)
+
+struct zbl__dio {
+	int fd;
+	int rfd;           /* the file reopened read-only when fd is O_WRONLY, or -1 */
+	bool append;       /* O_APPEND: writes say RWF_NOAPPEND to go where asked */
+	size_t mem_align;  /* memory addresses: stx_dio_mem_align */
+	size_t blk;        /* file offsets and lengths: stx_dio_offset_align */
+	int64_t size;      /* the file's size once asked (fstat), -1 before */
+};
+
+bool zbl__dio_init(struct zbl__dio *d, int fd, int fl);
+void zbl__dio_done(struct zbl__dio *d);
+int zbl__dio_position(struct zbl__dio *d, int64_t *pos);
+int zbl__dio_seek(struct zbl__dio *d, int64_t pos);
+int zbl__dio_read_block(struct zbl__dio *d, int64_t at, char *buf);
+ssize_t zbl__dio_write(struct zbl__dio *d, const struct iovec *iov, int n, int64_t at);
+ssize_t zbl__dio_write_staged(struct zbl__dio *d, char *buf, size_t span, int64_t at, size_t from,
+			      size_t to);
 
 /* ========================= 2. Storage kinds ========================= */
 
@@ -267,7 +298,7 @@ struct zbl__block {
 			void *ctx;
 		} ref;
 		struct zbl__kblock k;
-		zbl__memtag_t inline_tag; /* inline: how header and bytes were allocated */
+		zbl__memtag_t mem_tag; /* inline: how header and bytes were allocated; aligned: the bytes */
 	} u;
 	/* Inline blocks: the bytes follow the header. */
 	char inline_data[] __attribute__((aligned(16)));
@@ -346,6 +377,13 @@ static inline const char *zbl__block_data(struct zbl__block *b)
 	return zbl__block_materialize(b);
 }
 
+/* Where bytes appended to a new memory block go: after those handed out (fill). */
+static inline char *zbl__block_room(struct zbl__block *b)
+{
+	return atomic_load_explicit(&b->data, memory_order_relaxed) +
+	       atomic_load_explicit(&b->fill, memory_order_relaxed);
+}
+
 /* Points @s at bytes [off, off+len) of @b (start is set by the caller). */
 static inline void zbl__seg_set(struct zbl__seg *s, struct zbl__block *b, size_t off, size_t len)
 {
@@ -404,12 +442,13 @@ void zbl__push_seg(zbl_t *bl, struct zbl__block *b, size_t off, size_t len);
 void zbl__grow_tail(zbl_t *bl, size_t n);
 void zbl__drop_front(zbl_t *bl, size_t n);
 void zbl__replace(zbl_t *bl, zbl_t *with);
-int zbl__prepare_append(zbl_t *bl, size_t len, char **p1, size_t *n1,
+int zbl__prepare_append(zbl_t *bl, size_t len, bool congruent, char **p1, size_t *n1,
 			struct zbl__block **nb);
 void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, size_t u2);
 
 /* iter.c */
 int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst);
+int zbl__copy_range_through(const zbl_t *bl, size_t off, size_t len, char *dst);
 
 /* crc.c */
 uint32_t zbl__crc32c_block(struct zbl__block *b, size_t off, size_t len, uint32_t crc,

@@ -22,7 +22,7 @@ srcdir=$(dirname "$0")/../src
 
 # layer file... (bottom first); each file's rank is its position.
 ORDER='
-1 fault stats mem pipe fdutil
+1 fault stats mem pipe fdutil direct
 2 kind_mem kind_ref kind_file kind_pipe block
 3 list iter crc rebuild hexdump
 4 move_in move_out
