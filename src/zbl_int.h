@@ -13,7 +13,7 @@
  *      block.c, which reaches them only through struct zbl__kind;
  *   3. lists: list.c, iter.c, crc.c, rebuild.c, hexdump.c;
  *   4. movement between lists and descriptors: move_in.c, move_out.c;
- *   5. caps.c.
+ *   5. rings and caps: ring_uring.c, ring.c (ring_int.h), caps.c.
  * This header is declared in the same order.
  */
 #ifndef ZBL_INT_H
