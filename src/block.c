@@ -81,9 +81,9 @@ static ssize_t write_from_memory(struct zbl__seg *s, size_t skip, size_t len, in
 }
 
 ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
-			 bool drain, bool more)
+			 bool drain, unsigned how)
 {
-	ssize_t r = s->b->kind->write(s, skip, len, fd, off, drain, more);
+	ssize_t r = s->b->kind->write(s, skip, len, fd, off, drain, how);
 
 	if (r == ZBL__WRITE_FROM_MEMORY)
 		r = write_from_memory(s, skip, len, fd, off);

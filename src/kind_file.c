@@ -79,22 +79,28 @@ static ssize_t write_file_copy(const struct zbl__block *b, size_t from, size_t l
 /*
  * Writes part of a file-range segment without copying through user memory:
  * sendfile(2) to the descriptor's position, copy_file_range(2) to an offset.
+ * With ZBL__W_NOWAIT, to a pipe by a non-blocking splice(2) instead: sendfile
+ * waits for a blocking pipe's slots, and a page at an odd offset takes two.
  * Returns bytes written or -errno.
  */
 static ssize_t write_file(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
-			  bool drain, bool more)
+			  bool drain, unsigned how)
 {
 	const struct zbl__block *b = s->b;
 	size_t from = s->off + skip;
 	off_t in = b->u.k.file_off + (off_t)from;
 	ssize_t r;
 
+	bool to_pipe = !off && (how & ZBL__W_NOWAIT) && zbl__is_fifo(fd);
+
 	(void)drain;
-	(void)more;
 	if (len > SSIZE_MAX)
 		len = SSIZE_MAX;
 	do {
-		if (off) {
+		if (to_pipe) {
+			loff_t in64 = in;
+			r = zbl__sys_splice(b->u.k.fd, &in64, fd, NULL, len, SPLICE_F_NONBLOCK);
+		} else if (off) {
 			loff_t in64 = in, out64 = *off;
 			r = zbl__sys_copy_file_range(b->u.k.fd, &in64, fd, &out64, len);
 		} else {
@@ -107,6 +113,8 @@ static ssize_t write_file(struct zbl__seg *s, size_t skip, size_t len, int fd, i
 	}
 	if (r == 0)
 		return -ENODATA; /* the file shrank after zbl_append_file */
+	if (to_pipe && errno == EAGAIN)
+		return -EAGAIN;
 	if (errno == EINVAL || errno == ENOSYS || errno == EXDEV || errno == EOPNOTSUPP ||
 	    errno == EBADF)
 		return write_file_copy(b, from, len, fd, off);

@@ -317,9 +317,10 @@ static int read_window_pipe(const struct zbl__seg *s, char *dst)
 
 /*
  * Splices @len bytes from pipe descriptor @rfd to @fd (at *off + done when
- * off is given). Returns bytes moved, or -errno if none. Blocks as @fd does.
+ * off is given). Returns bytes moved, or -errno if none. Blocks as @fd does,
+ * unless @how has ZBL__W_NOWAIT.
  */
-static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
+static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, unsigned how)
 {
 	size_t done = 0;
 
@@ -327,7 +328,7 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
 		loff_t o = off ? *off + (int64_t)done : 0;
 		/* MSG_MORE on the last bytes would cork them in TCP for 200 ms. */
 		ssize_t r = zbl__sys_splice(rfd, NULL, fd, off ? &o : NULL, len - done,
-					    more ? SPLICE_F_MORE : 0);
+					    (how & ZBL__W_MORE) ? SPLICE_F_MORE : 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		/*
@@ -335,7 +336,7 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
 		 * splice non-blocking if either end is: for a blocking
 		 * destination, wait as write(2) would.
 		 */
-		if (r < 0 && errno == EAGAIN && zbl__is_fifo(fd) &&
+		if (r < 0 && errno == EAGAIN && !(how & ZBL__W_NOWAIT) && zbl__is_fifo(fd) &&
 		    zbl__fd_wait(fd, zbl__fd_flags(fd), POLLOUT))
 			continue;
 		if (r <= 0) {
@@ -355,7 +356,7 @@ static ssize_t splice_out(int rfd, int fd, int64_t *off, size_t len, bool more)
  * pipe filled by tee otherwise.
  */
 static ssize_t write_pipe(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
-			  bool drain, bool more)
+			  bool drain, unsigned how)
 {
 	struct zbl__block *b = s->b;
 	struct zbl__pipe scratch;
@@ -378,7 +379,7 @@ static ssize_t write_pipe(struct zbl__seg *s, size_t skip, size_t len, int fd, i
 		b->u.k.head += moved;
 		if (err < 0)
 			return err;
-		r = splice_out(b->u.k.pipe.rfd, fd, off, len, more);
+		r = splice_out(b->u.k.pipe.rfd, fd, off, len, how);
 		if (r > 0)
 			b->u.k.head += (size_t)r;
 		if (r == -EINVAL) /* a destination splice refuses, e.g. O_APPEND */
@@ -391,7 +392,7 @@ static ssize_t write_pipe(struct zbl__seg *s, size_t skip, size_t len, int fd, i
 		return ZBL__WRITE_FROM_MEMORY;
 	if (err < 0)
 		return err;
-	r = splice_out(scratch.rfd, fd, off, len, more);
+	r = splice_out(scratch.rfd, fd, off, len, how);
 	size_t left = r > 0 ? len - (size_t)r : len;
 	/* Empty the scratch pipe so it can be pooled; if that fails it is closed. */
 	if (left && zbl__pipe_discard(scratch.rfd, left, NULL) == 0)

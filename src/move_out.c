@@ -311,7 +311,9 @@ ssize_t zbl__write_list(zbl_t *bl, int fd, int64_t *off, unsigned flags, size_t 
 		} else if (zbl__block_is_kernel(s->b)) {
 			guard_on(&o); /* splice and sendfile have no MSG_NOSIGNAL */
 			r = zbl__block_write(s, skip, s->len - skip < room ? s->len - skip : room, fd,
-					     off, flags & ZBL_DRAIN, i + 1 < bl->count);
+					     off, flags & ZBL_DRAIN,
+					     (i + 1 < bl->count ? ZBL__W_MORE : 0) |
+					     (o.dontwait ? ZBL__W_NOWAIT : 0));
 		} else {
 			r = write_memory_run(bl, i, skip, room, fd, off, &run_segs, &o);
 			/* Whole blocks to a file may have gone by direct I/O: then say so. */

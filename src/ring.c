@@ -52,6 +52,8 @@
 #define ZC_BUDGET_MAX ((size_t)8 << 20)
 /* What a blocking pipe takes without waiting once poll says it is writable. */
 #define PIPE_STEP_BYTES ((size_t)PIPE_BUF)
+/* How long an operation whose io_uring polls are useless waits between tries. */
+#define POLL_BACKOFF_NS 1000000L
 /* O_DIRECT requests go straight from memory only when this aligned (see DIOALIGN). */
 #define DIRECT_ALIGN ((uintptr_t)4096)
 
@@ -294,7 +296,12 @@ static void wait_for(struct zbl_ring *r, struct zbl__rop *op, enum zbl__wait w)
 		struct io_uring_sqe *sqe = sqe_get(r);
 		if (!sqe)
 			return; /* tried again on the next pass */
-		io_uring_prep_poll_add(sqe, op->fd, w == ZBL__WAIT_IN ? POLLIN : POLLOUT);
+		if (op->poll_useless && w == ZBL__WAIT_OUT) {
+			op->backoff = (struct __kernel_timespec){ .tv_nsec = POLL_BACKOFF_NS };
+			io_uring_prep_timeout(sqe, &op->backoff, 0, 0);
+		} else {
+			io_uring_prep_poll_add(sqe, op->fd, w == ZBL__WAIT_IN ? POLLIN : POLLOUT);
+		}
 		sqe_submitted(r, sqe, op, ZBL__UD_OP);
 		op->in_kernel = true;
 	}
@@ -821,6 +828,11 @@ static int reap(struct zbl_ring *r)
 			op->in_kernel = false;
 			if (op->wait != ZBL__WAIT_NONE) {
 				/* A poll: the descriptor is ready, or the poll was cancelled. */
+				if (op->wait == ZBL__WAIT_OUT && res >= 0 && res != -ETIME &&
+				    !(res & (POLLOUT | POLLERR | POLLHUP | POLLNVAL)))
+					op->poll_useless = true;
+				if (res == -ETIME)
+					res = 0; /* a back-off timeout ran out: try again */
 				op->wait = ZBL__WAIT_NONE;
 				if (op->cancelled || (res < 0 && res != -ECANCELED))
 					finish(r, op, res);

@@ -63,6 +63,14 @@ struct zbl__rop {
 	struct msghdr msg;
 	bool direct;             /* the write in flight is O_DIRECT from list memory */
 	struct zbl__zc *zc;      /* the zero-copy send in flight */
+	/*
+	 * An io_uring poll for POLLOUT came back without it: io_uring always
+	 * adds POLLRDHUP to a poll's events, so a socket whose peer shut down
+	 * its writing side completes every poll at once. Such an operation waits
+	 * by short timeouts instead.
+	 */
+	bool poll_useless;
+	struct __kernel_timespec backoff;
 };
 
 /* A zero-copy send: held bytes stay referenced until the kernel's notification. */

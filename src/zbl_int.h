@@ -225,12 +225,13 @@ struct zbl__kind {
 	 * Kernel kinds: writes @len bytes of segment @s from @skip (len <=
 	 * s->len - skip) to @fd (at *@off when given; the caller advances it)
 	 * without copying through user memory. @drain:
-	 * the list gives these bytes up; @more: more data follows. Returns bytes
+	 * the list gives these bytes up; @how: ZBL__W_MORE (more data follows),
+	 * ZBL__W_NOWAIT (never wait for a blocking @fd: -EAGAIN). Returns bytes
 	 * written, -errno, or ZBL__WRITE_FROM_MEMORY when the bytes must go from
 	 * the block's memory copy instead (zbl__block_write does that, counted).
 	 */
 	ssize_t (*write)(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
-			 bool drain, bool more);
+			 bool drain, unsigned how);
 	/*
 	 * Optional: copies segment @s's bytes into @dst without keeping a copy
 	 * in the block. 0, -errno, or -EAGAIN to read through the block instead.
@@ -350,8 +351,10 @@ void zbl__pipe_block_seal(struct zbl__block *b);
 /* block.c */
 void zbl__block_put(struct zbl__block *b);
 const char *zbl__block_materialize(struct zbl__block *b);
+#define ZBL__W_MORE 0x1u
+#define ZBL__W_NOWAIT 0x2u
 ssize_t zbl__block_write(struct zbl__seg *s, size_t skip, size_t len, int fd, int64_t *off,
-			 bool drain, bool more);
+			 bool drain, unsigned how);
 int zbl__block_read_window(const struct zbl__seg *s, char *dst);
 
 static inline void zbl__block_get(struct zbl__block *b)
