@@ -775,23 +775,26 @@ static bool advance(struct zbl_ring *r)
 		changed = false;
 		for (size_t i = 0; i < r->table_size; i++) {
 			for (struct zbl__rfd *d = r->table[i], *next; d; d = next) {
+				int fd = d->fd;
+
 				next = d->hnext;
-				for (int q = 0; q < 2; q++) {
+				for (int q = 0; q < 2 && d; q++) {
 					struct zbl__rop *op = q ? d->whead : d->rhead;
 					if (!op || op->in_kernel)
 						continue;
 					size_t done_before = op->moved;
-					struct zbl__rop *before = op;
 					step(r, op);
-					/* d may be gone now (finish dropped it): look again only if not. */
-					if (rfd_find(r, op->fd) != d)
-						break;
-					struct zbl__rop *now = q ? d->whead : d->rhead;
-					if (now != before || before->moved != done_before) {
+					/* finish() frees d when nothing is left on it. */
+					if (rfd_find(r, fd) != d) {
+						d = NULL;
 						changed = any = true;
+						break;
 					}
+					struct zbl__rop *now = q ? d->whead : d->rhead;
+					if (now != op || op->moved != done_before)
+						changed = any = true;
 				}
-				if (!r->uring && rfd_find(r, d->fd) == d)
+				if (d && !r->uring)
 					epoll_sync(r, d);
 			}
 		}
