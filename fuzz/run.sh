@@ -61,7 +61,7 @@ case $target in
 ops)
 	# shellcheck disable=SC2086
 	"$CLANG" $cflags -Wall -Wextra -I"$top/include" -I"$top/src" \
-		"$top"/src/*.c "$top/fuzz/fuzz_ops.c" -lisal -lpthread -o "$bin"
+		"$top"/src/*.c "$top/fuzz/fuzz_ops.c" -lisal -luring -lpthread -o "$bin"
 	seeds="$top/fuzz/corpus"
 	regressions="$top/fuzz/regressions"
 	corpus="$out/corpus"
