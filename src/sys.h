@@ -18,6 +18,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <liburing.h>
 
 #ifdef ZBL_FAULT_INJECTION
 /* Returns true (and sets errno) when the call named @what should fail now. */
@@ -147,6 +151,75 @@ static inline int zbl__sys_poll(struct pollfd *p, nfds_t n, int ms)
 {
 	ZBL__FAULT("poll", -1);
 	return poll(p, n, ms);
+}
+
+/*
+ * The ring's calls (ring.c, ring_uring.c). liburing's functions return
+ * -errno and make the io_uring_setup, io_uring_enter and io_uring_register
+ * system calls: each wrapper names the one it makes.
+ */
+static inline int zbl__sys_uring_init(unsigned entries, struct io_uring *ring,
+				      struct io_uring_params *p)
+{
+	ZBL__FAULT("io_uring_setup", -errno);
+	return io_uring_queue_init_params(entries, ring, p);
+}
+
+static inline int zbl__sys_uring_submit(struct io_uring *ring)
+{
+	ZBL__FAULT("io_uring_enter", -errno);
+	return io_uring_submit(ring);
+}
+
+static inline int zbl__sys_uring_submit_wait(struct io_uring *ring, struct io_uring_cqe **cqe,
+					     struct __kernel_timespec *ts)
+{
+	ZBL__FAULT("io_uring_enter", -errno);
+	return io_uring_submit_and_wait_timeout(ring, cqe, 1, ts, NULL);
+}
+
+static inline struct io_uring_probe *zbl__sys_uring_probe(struct io_uring *ring)
+{
+	ZBL__FAULT("io_uring_register", NULL);
+	return io_uring_get_probe_ring(ring);
+}
+
+static inline int zbl__sys_epoll_create(void)
+{
+	ZBL__FAULT("epoll_create", -1);
+	return epoll_create1(EPOLL_CLOEXEC);
+}
+
+static inline int zbl__sys_epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
+{
+	ZBL__FAULT("epoll_ctl", -1);
+	return epoll_ctl(ep, op, fd, ev);
+}
+
+static inline int zbl__sys_epoll_wait(int ep, struct epoll_event *ev, int n, int ms)
+{
+	ZBL__FAULT("epoll_wait", -1);
+	return epoll_wait(ep, ev, n, ms);
+}
+
+static inline int zbl__sys_eventfd(void)
+{
+	ZBL__FAULT("eventfd", -1);
+	return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+static inline int zbl__sys_getsockopt(int fd, int level, int name, int *v)
+{
+	socklen_t len = sizeof(*v);
+
+	ZBL__FAULT("getsockopt", -1);
+	return getsockopt(fd, level, name, v, &len);
+}
+
+static inline int zbl__sys_ioctl_int(int fd, unsigned long req, int *v)
+{
+	ZBL__FAULT("ioctl", -1);
+	return ioctl(fd, req, v);
 }
 
 static inline int zbl__sys_open(const char *path, int flags)

@@ -612,17 +612,15 @@ static void test_file_truncated_after_append_file_fails_cleanly(void **state)
 {
 	(void)state;
 	enum { LEN = 300000 }; /* large enough to be read into mapped memory */
-	unsigned char *data = malloc(LEN), *buf = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 31), *buf = malloc(LEN);
 	int fd, p[2];
 	zbl_t *bl = sample_list(), *copy;
 	zbl_iter_t it;
 	const char *ptr;
 	FILE *null = fopen("/dev/null", "w");
 
-	assert_non_null(data);
 	assert_non_null(buf);
 	assert_non_null(null);
-	zt_fill_random(data, LEN, 31);
 	fd = zt_temp_file(data, LEN);
 	assert_rc(zbl_append_file(bl, fd, 0, LEN), 0);
 	assert_rc(zbl_append(bl, "end", 3), 0);

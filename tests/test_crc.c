@@ -6,28 +6,11 @@
  */
 #include "zbl_test.h"
 
-#include <isa-l/crc.h>
-
-/* Reference CRC over a flat buffer, in pieces small enough for ISA-L's int length. */
-static uint32_t ref_crc(const void *data, size_t len, uint32_t seed)
-{
-	const unsigned char *p = data;
-
-	while (len > 0) {
-		size_t n = len > (1u << 30) ? (1u << 30) : len;
-
-		seed = crc32_iscsi((unsigned char *)p, (int)n, seed);
-		p += n;
-		len -= n;
-	}
-	return seed;
-}
-
 /* Asserts zbl_crc32c(bl, seed) equals ISA-L's CRC of the list's flat bytes. */
 static void assert_crc_matches_reference(const zbl_t *bl, uint32_t seed)
 {
 	unsigned char *flat = zt_flat(bl);
-	uint32_t want = ref_crc(flat, zbl_length(bl), seed);
+	uint32_t want = zt_ref_crc32c(flat, zbl_length(bl), seed);
 
 	free(flat);
 	errno = EBADF;
@@ -38,8 +21,8 @@ static void assert_crc_matches_reference(const zbl_t *bl, uint32_t seed)
 static void test_reference_crc_agrees_with_published_values(void **state)
 {
 	(void)state;
-	assert_crc_equal(ref_crc("A", 1, 0), 0xB3109EBF);
-	assert_crc_equal(~ref_crc("123456789", 9, ~0u), 0xE3069283);
+	assert_crc_equal(zt_ref_crc32c("A", 1, 0), 0xB3109EBF);
+	assert_crc_equal(~zt_ref_crc32c("123456789", 9, ~0u), 0xE3069283);
 }
 
 static void test_crc32c_of_A_with_seed_zero(void **state)
@@ -83,12 +66,10 @@ static void test_crc32c_of_many_segments_equals_single_segment(void **state)
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 21);
 	uint64_t rs = 1234;
 	static const uint32_t seeds[] = { 0, 1, 5, 0xFFFFFFFF, 0x80000000, 0x1EDC6F41 };
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 21);
 	for (int round = 0; round < 20; round++) {
 		zbl_t *single = zt_new(), *multi = zt_new();
 		size_t pos = 0, maxpiece = 1 + zt_rand(&rs) % (round < 10 ? 64 : 70000);
@@ -103,7 +84,7 @@ static void test_crc32c_of_many_segments_equals_single_segment(void **state)
 			pos += n;
 		}
 		for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-			uint32_t want = ref_crc(data, LEN, seeds[i]);
+			uint32_t want = zt_ref_crc32c(data, LEN, seeds[i]);
 
 			assert_crc_equal(zbl_crc32c(single, seeds[i]), want);
 			assert_crc_equal(zbl_crc32c(multi, seeds[i]), want);
@@ -118,11 +99,9 @@ static void test_crc32c_continues_from_previous_result(void **state)
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 22);
 	zbl_t *whole = zt_new(), *head = zt_new(), *tail = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 22);
 	assert_rc(zbl_append(whole, data, LEN), 0);
 	for (size_t cut = 0; cut <= LEN; cut += 33333) {
 		uint32_t seed = (uint32_t)cut * 2654435761u;
@@ -131,7 +110,7 @@ static void test_crc32c_continues_from_previous_result(void **state)
 		assert_rc(zbl_substr_of(tail, whole, cut, LEN - cut), 0);
 		assert_crc_equal(zbl_crc32c(tail, zbl_crc32c(head, seed)),
 				 zbl_crc32c(whole, seed));
-		assert_crc_equal(zbl_crc32c(whole, seed), ref_crc(data, LEN, seed));
+		assert_crc_equal(zbl_crc32c(whole, seed), zt_ref_crc32c(data, LEN, seed));
 	}
 	free(data);
 	zbl_free(whole);
@@ -143,16 +122,14 @@ static void test_crc32c_repeated_calls_and_other_seeds_stay_correct(void **state
 {
 	(void)state;
 	size_t len = 4 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 23);
 	zbl_t *bl = zt_new(), *shared = zt_new();
 	static const uint32_t seeds[] = { 0, 0, 5, 5, 0, 0xFFFFFFFF, 7, 0xFFFFFFFF, 0 };
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 23);
 	assert_rc(zbl_append(bl, data, len), 0);
 	assert_rc(zbl_append_list(shared, bl), 0);
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
-		uint32_t want = ref_crc(data, len, seeds[i]);
+		uint32_t want = zt_ref_crc32c(data, len, seeds[i]);
 
 		assert_crc_equal(zbl_crc32c(bl, seeds[i]), want);
 		assert_crc_equal(zbl_crc32c(shared, seeds[i]), want);
@@ -166,21 +143,19 @@ static void test_crc32c_of_different_windows_of_one_block(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 24);
 	zbl_t *bl = zt_new(), *win = zt_new();
 	static const size_t w[][2] = {
 		{ 0, 1 << 20 }, { 0, 1 << 19 }, { 1, (1 << 20) - 1 }, { 4096, 65536 },
 		{ 0, 1 << 20 }, { 100000, 900000 }, { 4096, 65536 }, { 4097, 65535 },
 	};
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 24);
 	assert_rc(zbl_append(bl, data, len), 0);
 	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
 		for (uint32_t seed = 0; seed < 3; seed++) {
 			assert_rc(zbl_substr_of(win, bl, w[i][0], w[i][1]), 0);
 			assert_crc_equal(zbl_crc32c(win, seed),
-					 ref_crc(data + w[i][0], w[i][1], seed));
+					 zt_ref_crc32c(data + w[i][0], w[i][1], seed));
 		}
 	}
 	free(data);
@@ -192,17 +167,15 @@ static void test_crc32c_after_appending_into_tail_room_covers_new_bytes(void **s
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 25);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 25);
 	assert_rc(zbl_append(bl, data, LEN / 2), 0);
-	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, LEN / 2, 0));
+	assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, LEN / 2, 0));
 	for (size_t pos = LEN / 2; pos < LEN; pos += 1000) {
 		assert_rc(zbl_append(bl, data + pos, 1000), 0);
-		assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, pos + 1000, 0));
-		assert_crc_equal(zbl_crc32c(bl, 9), ref_crc(data, pos + 1000, 9));
+		assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, pos + 1000, 0));
+		assert_crc_equal(zbl_crc32c(bl, 9), zt_ref_crc32c(data, pos + 1000, 9));
 	}
 	free(data);
 	zbl_free(bl);
@@ -212,17 +185,15 @@ static void test_crc32c_after_splice_and_substr_reflects_new_contents(void **sta
 {
 	(void)state;
 	enum { LEN = 500000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 26);
 	zbl_t *bl = zt_new(), *cut = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 26);
 	assert_rc(zbl_append(bl, data, LEN), 0);
-	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, LEN, 0));
+	assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, LEN, 0));
 	assert_rc(zbl_splice(bl, 1000, 100000, cut), 0);
 	assert_crc_matches_reference(bl, 0);
 	assert_crc_matches_reference(bl, 0xFFFFFFFF);
-	assert_crc_equal(zbl_crc32c(cut, 0), ref_crc(data + 1000, 100000, 0));
+	assert_crc_equal(zbl_crc32c(cut, 0), zt_ref_crc32c(data + 1000, 100000, 0));
 	assert_rc(zbl_substr_of(bl, bl, 1, zbl_length(bl) - 2), 0);
 	assert_crc_matches_reference(bl, 0);
 	free(data);
@@ -261,11 +232,9 @@ static void test_crc32c_of_same_large_block_twice_in_one_list(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 28);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 28);
 	assert_rc(zbl_append_ref(bl, data, len, NULL, NULL), 0);
 	assert_rc(zbl_append_list(bl, bl), 0);
 	assert_crc_matches_reference(bl, 0);
@@ -279,18 +248,16 @@ static void test_crc32c_after_invalidate_crc_sees_changed_bytes(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 29);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 29);
 	assert_rc(zbl_append_ref(bl, data, len, NULL, NULL), 0);
-	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, len, 0));
+	assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, len, 0));
 	/* Changing referenced memory breaks the rules; invalidate_crc repairs it. */
 	data[len / 2] ^= 0xFF;
 	zbl_invalidate_crc(bl);
-	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, len, 0));
-	assert_crc_equal(zbl_crc32c(bl, 1), ref_crc(data, len, 1));
+	assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, len, 0));
+	assert_crc_equal(zbl_crc32c(bl, 1), zt_ref_crc32c(data, len, 1));
 	zbl_invalidate_crc(NULL);
 	zbl_free(bl);
 	free(data);
@@ -300,20 +267,18 @@ static void test_crc32c_over_file_segments_matches_reference(void **state)
 {
 	(void)state;
 	enum { LEN = 70000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 30);
 	zbl_t *bl = zt_new();
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 30);
 	fd = zt_temp_file(data, LEN);
 	assert_rc(zbl_append(bl, data, 10), 0);
 	assert_rc(zbl_append_file(bl, fd, 10, LEN - 20), 0);
 	assert_rc(zbl_append(bl, data + LEN - 10, 10), 0);
 	close(fd);
-	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, LEN, 0));
-	assert_crc_equal(zbl_crc32c(bl, 0), ref_crc(data, LEN, 0));
-	assert_crc_equal(zbl_crc32c(bl, 77), ref_crc(data, LEN, 77));
+	assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, LEN, 0));
+	assert_crc_equal(zbl_crc32c(bl, 0), zt_ref_crc32c(data, LEN, 0));
+	assert_crc_equal(zbl_crc32c(bl, 77), zt_ref_crc32c(data, LEN, 77));
 	free(data);
 	zbl_free(bl);
 }

@@ -18,7 +18,6 @@
  */
 #include "zbl_test.h"
 
-#include <isa-l/crc.h>
 #include <signal.h>
 
 #define NLISTS 4
@@ -224,7 +223,7 @@ static void free_ref(void *ctx)
 
 static uint32_t ref_crc(const struct model *m, uint32_t s)
 {
-	return m->len ? crc32_iscsi(m->b, (int)m->len, s) : s;
+	return zt_ref_crc32c(m->b, m->len, s);
 }
 
 /* Reads the list's bytes without materializing kernel pages: write to scratch. */
@@ -786,9 +785,7 @@ static void test_random_operation_sequences_match_flat_models(void **state)
 	seed = env_ull("ZBL_SEED", 0x5EED);
 	print_message("differential: ZBL_SEED=%llu ZBL_ITERS=%d%s\n", seed, iters,
 		      only >= 0 ? " (one sequence, ZBL_SEQ)" : "");
-	file_data = malloc(FILE_LEN);
-	assert_non_null(file_data);
-	zt_fill_random(file_data, FILE_LEN, seed);
+	file_data = zt_random_bytes(FILE_LEN, seed);
 	file_fd = zt_temp_file(file_data, FILE_LEN);
 	scratch_fd = zt_temp_file("", 0);
 	if (only >= 0)

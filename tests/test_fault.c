@@ -29,8 +29,6 @@
 
 #include "fault.h"
 
-int zbl__devnull(void);
-
 #define PAT_BYTES ((size_t)256 * 1024)
 #define SRC_BYTES ((size_t)30000)
 /* Runs per operation, layout and mode before the walk is called endless. */
@@ -207,22 +205,17 @@ static void fx_dest(struct fx *f, enum zk_kind k)
 	int fds[2];
 
 	if (k == ZK_FILE) {
-		f->dst = zk_temp_fd(0);
+		f->dst = zt_temp_fd(0);
 		f->dst_file = true;
 		return;
 	}
+	zk_pair(k, fds);
 	if (k == ZK_PIPE) {
-		assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
 		/* Room for any list here, so only an injected fault stops a write. */
 		assert_true(fcntl(fds[1], F_SETPIPE_SZ, 1 << 20) >= (1 << 20) ||
 			    fcntl(fds[1], F_GETPIPE_SZ) >= 256 * 1024);
 	} else {
-		int sz = 8 << 20;
-		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-		if (setsockopt(fds[1], SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		if (setsockopt(fds[0], SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
-			setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		zk_set_socket_buffers(fds, 8 << 20);
 	}
 	/* Non-blocking, so that a wrong "bytes left" can never hang the test. */
 	zk_set_nonblock(fds[1], true);
@@ -348,6 +341,17 @@ static bool check_all_or_nothing(struct fx *f, long rc, bool fired, struct model
 	return true;
 }
 
+/* An append of @n bytes of @p (zeros if NULL) to the list: all of them, or nothing. */
+static bool check_appended(struct fx *f, long rc, bool fired, const void *p, size_t n)
+{
+	struct model w = { 0 };
+	m_add(&w, f->m.b, f->m.len);
+	m_add(&w, p, n);
+	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
+	free(w.b);
+	return failed;
+}
+
 static long act_append(struct fx *f)
 {
 	return zbl_append(f->bl, pat + 1234, 7000);
@@ -355,12 +359,7 @@ static long act_append(struct fx *f)
 
 static bool check_append(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, pat + 1234, 7000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
-	free(w.b);
-	return failed;
+	return check_appended(f, rc, fired, pat + 1234, 7000);
 }
 
 static long act_append_zero(struct fx *f)
@@ -370,12 +369,7 @@ static long act_append_zero(struct fx *f)
 
 static bool check_append_zero(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, NULL, 70000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
-	free(w.b);
-	return failed;
+	return check_appended(f, rc, fired, NULL, 70000);
 }
 
 static long act_append_ref(struct fx *f)
@@ -386,15 +380,11 @@ static long act_append_ref(struct fx *f)
 
 static bool check_append_ref(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, pat + 99, 4000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
+	bool failed = check_appended(f, rc, fired, pat + 99, 4000);
 	/* On failure ownership passed anyway: release ran already. */
 	if (failed && atomic_load(&f->released) != 1)
 		fail_msg("failed zbl_append_ref ran release %d times, expected once",
 			 atomic_load(&f->released));
-	free(w.b);
 	return failed;
 }
 
@@ -405,12 +395,7 @@ static long act_append_file(struct fx *f)
 
 static bool check_append_file(struct fx *f, long rc, bool fired)
 {
-	struct model w = { 0 };
-	m_add(&w, f->m.b, f->m.len);
-	m_add(&w, pat + 10, 6000);
-	bool failed = check_all_or_nothing(f, rc, fired, &w, NULL);
-	free(w.b);
-	return failed;
+	return check_appended(f, rc, fired, pat + 10, 6000);
 }
 
 static long act_append_list(struct fx *f)

@@ -6,12 +6,8 @@
  * rule, ZBL_DRAIN, lists longer than IOV_MAX, SIGPIPE never escaping, and
  * kernel-page segments being written out without being copied or consumed.
  */
-#include "zbl_test.h"
+#include "fixtures.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -23,157 +19,9 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void make_pipe(int p[2])
-{
-	assert_int_equal(pipe(p), 0);
-}
-
-static void set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	assert_true(fl >= 0);
-	assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
-}
-
-static void make_socketpair(int s[2])
-{
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
-}
-
-static unsigned char *random_bytes(size_t len, uint64_t seed)
-{
-	unsigned char *p = malloc(len ? len : 1);
-
-	assert_non_null(p);
-	zt_fill_random(p, len, seed);
-	return p;
-}
-
-/* A thread that writes a buffer to an fd, then optionally closes it. */
-struct pump {
-	pthread_t th;
-	int fd;
-	const unsigned char *data;
-	size_t len;
-	bool close_after;
-	int err;
-};
-
-static void *pump_main(void *arg)
-{
-	struct pump *p = arg;
-	size_t off = 0;
-
-	while (off < p->len) {
-		ssize_t w = write(p->fd, p->data + off, p->len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			p->err = errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (p->close_after)
-		close(p->fd);
-	return NULL;
-}
-
-static void pump_start(struct pump *p, int fd, const void *data, size_t len, bool close_after)
-{
-	p->fd = fd;
-	p->data = data;
-	p->len = len;
-	p->close_after = close_after;
-	p->err = 0;
-	assert_int_equal(pthread_create(&p->th, NULL, pump_main, p), 0);
-}
-
-static void pump_join(struct pump *p)
-{
-	assert_int_equal(pthread_join(p->th, NULL), 0);
-	assert_int_equal(p->err, 0);
-}
-
-/* A thread that reads an fd until end of file or until @cap bytes. */
-struct drain {
-	pthread_t th;
-	int fd;
-	unsigned char *buf;
-	size_t cap;
-	size_t got;
-};
-
-static void *drain_main(void *arg)
-{
-	struct drain *d = arg;
-
-	while (d->got < d->cap) {
-		ssize_t r = read(d->fd, d->buf + d->got, d->cap - d->got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		d->got += (size_t)r;
-	}
-	return NULL;
-}
-
-static void drain_start(struct drain *d, int fd, size_t cap)
-{
-	d->fd = fd;
-	d->cap = cap;
-	d->got = 0;
-	d->buf = malloc(cap ? cap : 1);
-	assert_non_null(d->buf);
-	assert_int_equal(pthread_create(&d->th, NULL, drain_main, d), 0);
-}
-
-static void drain_join(struct drain *d)
-{
-	assert_int_equal(pthread_join(d->th, NULL), 0);
-}
-
-/* Reads whatever a non-blocking fd has right now (up to @cap). */
-static size_t read_available(int fd, unsigned char *buf, size_t cap)
-{
-	size_t got = 0;
-
-	while (got < cap) {
-		ssize_t r = read(fd, buf + got, cap - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	return got;
-}
-
 static off_t fd_position(int fd)
 {
 	return lseek(fd, 0, SEEK_CUR);
-}
-
-/* An empty regular file opened read-write. */
-static int empty_file(void)
-{
-	return zt_temp_file("", 0);
-}
-
-/* Asserts the regular file behind @fd holds exactly @len bytes of @data. */
-static void assert_file_bytes(int fd, const void *data, size_t len)
-{
-	size_t have;
-	unsigned char *got = zt_file_contents(fd, &have);
-
-	assert_size_equal(have, len);
-	assert_memory_equal(got, data, len);
-	free(got);
 }
 
 /* A list of @n segments made from @data, alternating borrowed and copied pieces. */
@@ -191,31 +39,6 @@ static zbl_t *list_of_pieces(const unsigned char *data, size_t len, size_t n)
 	return bl;
 }
 
-/* Connected TCP loopback pair; returns false (test should skip) if unavailable. */
-static bool tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sin);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (l < 0)
-		return false;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(l, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(l, 1) != 0 ||
-	    getsockname(l, (struct sockaddr *)&sin, &sl) != 0) {
-		close(l);
-		return false;
-	}
-	*a = socket(AF_INET, SOCK_STREAM, 0);
-	if (*a < 0 || connect(*a, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
-		close(l);
-		return false;
-	}
-	*b = accept(l, NULL, NULL);
-	close(l);
-	return *b >= 0;
-}
-
 /* ---- zbl_read_fd ---------------------------------------------------------- */
 
 static void test_read_fd_from_pipe_stops_at_end_of_file(void **state)
@@ -224,7 +47,7 @@ static void test_read_fd_from_pipe_stops_at_end_of_file(void **state)
 	int p[2];
 	zbl_t *bl = zt_new();
 
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	zt_write_full(p[1], "hello world", 11);
 	close(p[1]);
 	assert_rc(zbl_read_fd(bl, p[0], 100), 11);
@@ -238,7 +61,7 @@ static void test_read_fd_from_pipe_stops_at_end_of_file(void **state)
 static void test_read_fd_from_file_reads_len_and_advances_position(void **state)
 {
 	(void)state;
-	unsigned char *data = random_bytes(1000, 40);
+	unsigned char *data = zt_random_bytes(1000, 40);
 	int fd = zt_temp_file(data, 1000);
 	zbl_t *bl = zt_new();
 
@@ -271,8 +94,8 @@ static void test_read_fd_on_empty_nonblocking_pipe_returns_eagain(void **state)
 	zbl_t *bl = ZT_LIST("keep");
 	struct zt_snap s;
 
-	make_pipe(p);
-	set_nonblock(p[0]);
+	zk_pair(ZK_PIPE, p);
+	zk_set_nonblock(p[0], true);
 	zt_snap_take(&s, bl);
 	assert_rc(zbl_read_fd(bl, p[0], 10), -EAGAIN);
 	assert_unchanged(&s, bl);
@@ -287,8 +110,8 @@ static void test_read_fd_on_nonblocking_pipe_returns_what_is_there(void **state)
 	int p[2];
 	zbl_t *bl = zt_new();
 
-	make_pipe(p);
-	set_nonblock(p[0]);
+	zk_pair(ZK_PIPE, p);
+	zk_set_nonblock(p[0], true);
 	zt_write_full(p[1], "0123456789", 10);
 	assert_rc(zbl_read_fd(bl, p[0], 100), 10);
 	assert_list_str(bl, "0123456789");
@@ -298,27 +121,39 @@ static void test_read_fd_on_nonblocking_pipe_returns_what_is_there(void **state)
 	zbl_free(bl);
 }
 
-static void test_read_fd_from_socketpair_until_shutdown(void **state)
+/*
+ * A writer thread sends @len random bytes (from @seed) into a fresh pair of
+ * kind @k and closes its end; reading with zbl_splice_from (@splice) or
+ * zbl_read_fd until end of file takes exactly those bytes, then returns 0.
+ */
+static void read_until_end_of_file(enum zk_kind k, size_t len, uint64_t seed, bool splice)
 {
-	(void)state;
-	enum { LEN = 200000 };
-	unsigned char *data = random_bytes(LEN, 41);
-	int s[2];
-	struct pump pm;
+	unsigned char *data = zt_random_bytes(len, seed);
+	int fds[2];
+	struct zk_writer w = { .buf = data, .len = len, .end = 2 };
 	zbl_t *bl = zt_new();
 	ssize_t total = 0, r;
 
-	make_socketpair(s);
-	pump_start(&pm, s[1], data, LEN, true);
-	while ((r = zbl_read_fd(bl, s[0], 1 << 20)) > 0)
+	zk_pair(k, fds);
+	w.fd = fds[1];
+	zk_writer_start(&w);
+	while ((r = splice ? zbl_splice_from(bl, fds[0], NULL, 1 << 20, 0)
+			   : zbl_read_fd(bl, fds[0], 1 << 20)) > 0)
 		total += r;
 	assert_rc(r, 0);
-	pump_join(&pm);
-	assert_size_equal(total, LEN);
-	assert_list_bytes(bl, data, LEN);
-	close(s[0]);
+	zk_writer_join(&w);
+	assert_int_equal(w.err, 0);
+	assert_size_equal(total, len);
+	assert_list_bytes(bl, data, len);
+	close(fds[0]);
 	free(data);
 	zbl_free(bl);
+}
+
+static void test_read_fd_from_socketpair_until_shutdown(void **state)
+{
+	(void)state;
+	read_until_end_of_file(ZK_UNIX, 200000, 41, false);
 }
 
 static void test_read_fd_counts_bytes_copied_in(void **state)
@@ -342,13 +177,13 @@ static void test_read_fd_counts_bytes_copied_in(void **state)
 static void test_write_fd_to_pipe_writes_everything_and_keeps_list(void **state)
 {
 	(void)state;
-	unsigned char *data = random_bytes(1000, 42);
+	unsigned char *data = zt_random_bytes(1000, 42);
 	zbl_t *bl = list_of_pieces(data, 1000, 7);
 	struct zt_snap s;
 	unsigned char buf[1000];
 	int p[2];
 
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	zt_snap_take(&s, bl);
 	assert_rc(zbl_write_fd(bl, p[1]), 1000);
 	zt_read_full(p[0], buf, 1000);
@@ -364,7 +199,7 @@ static void test_write_fd_of_empty_list_writes_nothing(void **state)
 {
 	(void)state;
 	zbl_t *bl = zt_new();
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 
 	assert_rc(zbl_write_fd(bl, fd), 0);
 	assert_file_bytes(fd, "", 0);
@@ -376,7 +211,7 @@ static void test_write_fd_same_list_twice_to_file(void **state)
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("abc", "defg");
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 
 	assert_rc(zbl_write_fd(bl, fd), 7);
 	assert_int_equal(fd_position(fd), 7);
@@ -391,7 +226,7 @@ static void test_write_fd_counts_bytes_copied_out(void **state)
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("abc", "defg");
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 	struct zbl_stats st;
 
 	zbl_stats_reset();
@@ -411,7 +246,7 @@ static void test_write_fd_counts_bytes_copied_out(void **state)
 static zbl_t *list_longer_than_iov_max(unsigned char **model, size_t *len)
 {
 	size_t nseg = 3 * IOV_MAX + 1;
-	unsigned char *data = random_bytes(nseg * 8, 43);
+	unsigned char *data = zt_random_bytes(nseg * 8, 43);
 	zbl_t *bl = zt_new();
 
 	*len = 0;
@@ -436,11 +271,11 @@ static void test_write_fd_of_more_than_iov_max_segments_to_file(void **state)
 {
 	(void)state;
 	size_t nseg = 2 * IOV_MAX + 7;
-	unsigned char *data = random_bytes(nseg * 4, 45);
+	unsigned char *data = zt_random_bytes(nseg * 4, 45);
 	zbl_t *bl = zt_new();
 	unsigned char *model = malloc(nseg * 2);
 	size_t total = 0;
-	int fd = empty_file();
+	int fd = zt_temp_fd(0);
 
 	assert_non_null(model);
 	for (size_t i = 0; i < nseg; i++) {
@@ -465,18 +300,18 @@ static void test_write_fd_of_more_than_iov_max_segments_to_socket(void **state)
 	unsigned char *model;
 	size_t len;
 	zbl_t *bl;
-	struct drain d;
+	struct zk_reader d = { 0 };
 	int s[2];
 
 	bl = list_longer_than_iov_max(&model, &len);
-	make_socketpair(s);
-	drain_start(&d, s[0], len + 1);
+	zk_pair(ZK_UNIX, s);
+	zk_reader_start(&d, s[0], len + 1);
 	assert_rc(zbl_write_fd(bl, s[1]), (ssize_t)len);
 	shutdown(s[1], SHUT_WR);
-	drain_join(&d);
+	zk_reader_join(&d);
 	assert_size_equal(d.got, len);
 	assert_memory_equal(d.buf, model, len);
-	free(d.buf);
+	zk_reader_free(&d);
 	free(model);
 	close(s[0]);
 	close(s[1]);
@@ -489,17 +324,17 @@ static void test_write_fd_of_more_than_iov_max_segments_to_pipe(void **state)
 	unsigned char *model;
 	size_t len;
 	zbl_t *bl = list_longer_than_iov_max(&model, &len);
-	struct drain d;
+	struct zk_reader d = { 0 };
 	int p[2];
 
-	make_pipe(p);
-	drain_start(&d, p[0], len + 1);
+	zk_pair(ZK_PIPE, p);
+	zk_reader_start(&d, p[0], len + 1);
 	assert_rc(zbl_write_fd(bl, p[1]), (ssize_t)len);
 	close(p[1]);
-	drain_join(&d);
+	zk_reader_join(&d);
 	assert_size_equal(d.got, len);
 	assert_memory_equal(d.buf, model, len);
-	free(d.buf);
+	zk_reader_free(&d);
 	free(model);
 	close(p[0]);
 	zbl_free(bl);
@@ -509,7 +344,7 @@ static void test_write_fd_to_full_nonblocking_pipe_returns_partial_then_eagain(v
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = random_bytes(len, 47);
+	unsigned char *data = zt_random_bytes(len, 47);
 	zbl_t *bl = list_of_pieces(data, len, 5);
 	unsigned char *got = malloc(len);
 	struct zt_snap s;
@@ -517,9 +352,9 @@ static void test_write_fd_to_full_nonblocking_pipe_returns_partial_then_eagain(v
 	int p[2];
 
 	assert_non_null(got);
-	make_pipe(p);
-	set_nonblock(p[1]);
-	set_nonblock(p[0]);
+	zk_pair(ZK_PIPE, p);
+	zk_set_nonblock(p[1], true);
+	zk_set_nonblock(p[0], true);
 	zt_snap_take(&s, bl);
 	n = zbl_write_fd(bl, p[1]);
 	if (n <= 0 || (size_t)n >= len)
@@ -527,7 +362,7 @@ static void test_write_fd_to_full_nonblocking_pipe_returns_partial_then_eagain(v
 			 n, zt_errname(n));
 	assert_rc(zbl_write_fd(bl, p[1]), -EAGAIN);
 	assert_unchanged(&s, bl);
-	assert_size_equal(read_available(p[0], got, len), (size_t)n);
+	assert_size_equal(zk_read_available(p[0], got, len), (size_t)n);
 	assert_memory_equal(got, data, (size_t)n);
 	close(p[0]);
 	close(p[1]);
@@ -543,7 +378,7 @@ static void test_write_fd_to_pipe_without_reader_returns_epipe(void **state)
 	int p[2];
 
 	/* SIGPIPE has its default action (kill): the library must not let it fire. */
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	close(p[0]);
 	assert_rc(zbl_write_fd(bl, p[1]), -EPIPE);
 	close(p[1]);
@@ -557,7 +392,7 @@ static void test_write_fd_to_socket_with_closed_peer_returns_epipe(void **state)
 	ssize_t r;
 	int s[2];
 
-	make_socketpair(s);
+	zk_pair(ZK_UNIX, s);
 	close(s[0]);
 	r = zbl_write_fd(bl, s[1]);
 	if (r != -EPIPE && r != -ECONNRESET)
@@ -575,16 +410,20 @@ static void test_head_file_tail_to_tcp_arrive_in_order(void **state)
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *body = random_bytes(LEN, 77), *got = malloc(LEN + 64);
-	int fd = zt_temp_file(body, LEN), a, b;
+	unsigned char *body = zt_random_bytes(LEN, 77), *got = malloc(LEN + 64);
+	int fd = zt_temp_file(body, LEN), tcp[2];
+	const char *failed;
 
 	assert_non_null(got);
-	if (!tcp_pair(&a, &b)) {
+	if (!zk_try_tcp_pair(tcp, &failed)) {
+		print_message("TCP loopback is not available (%s: %s); skipping\n", failed,
+			      strerror(errno));
 		close(fd);
 		free(body);
 		free(got);
 		skip();
 	}
+	int a = tcp[1], b = tcp[0];
 	for (unsigned flags = 0; flags <= ZBL_DRAIN; flags += ZBL_DRAIN) {
 		zbl_t *bl = zt_new();
 		size_t n = 0;
@@ -635,7 +474,7 @@ static void test_append_file_is_lazy_and_survives_closing_the_fd(void **state)
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = random_bytes(LEN, 48);
+	unsigned char *data = zt_random_bytes(LEN, 48);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	struct zbl_stats st;
@@ -706,8 +545,8 @@ static void test_append_file_rejects_non_regular_files(void **state)
 	struct zt_snap s;
 	int p[2], s2[2], dir, fd;
 
-	make_pipe(p);
-	make_socketpair(s2);
+	zk_pair(ZK_PIPE, p);
+	zk_pair(ZK_UNIX, s2);
 	dir = open("/tmp", O_RDONLY | O_DIRECTORY);
 	assert_true(dir >= 0);
 	fd = zt_temp_file("x", 1);
@@ -748,7 +587,7 @@ static void test_append_file_of_shrunk_file_fails_to_read_and_write(void **state
 {
 	(void)state;
 	int fd = zt_temp_file("0123456789", 10);
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 	char buf[10];
 
@@ -765,8 +604,8 @@ static void test_write_fd_of_file_segments_moves_pages_without_copying(void **st
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = random_bytes(LEN, 49);
-	int in = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 49);
+	int in = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 	struct zbl_stats st;
 
@@ -799,10 +638,10 @@ static void test_write_fd_of_mixed_list_to_socket_keeps_order(void **state)
 {
 	(void)state;
 	enum { LEN = 150000 };
-	unsigned char *data = random_bytes(LEN, 50);
+	unsigned char *data = zt_random_bytes(LEN, 50);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
-	struct drain d;
+	struct zk_reader d = { 0 };
 	int s[2];
 
 	assert_rc(zbl_append(bl, data, 100), 0);
@@ -811,16 +650,16 @@ static void test_write_fd_of_mixed_list_to_socket_keeps_order(void **state)
 	assert_rc(zbl_append_file(bl, fd, 70133, 9), 0);
 	assert_rc(zbl_append(bl, data + 70142, LEN - 70142), 0);
 	close(fd);
-	make_socketpair(s);
-	drain_start(&d, s[0], 2 * LEN + 1);
+	zk_pair(ZK_UNIX, s);
+	zk_reader_start(&d, s[0], 2 * LEN + 1);
 	assert_rc(zbl_write_fd(bl, s[1]), LEN);
 	assert_rc(zbl_write_fd(bl, s[1]), LEN);
 	shutdown(s[1], SHUT_WR);
-	drain_join(&d);
+	zk_reader_join(&d);
 	assert_size_equal(d.got, 2 * LEN);
 	assert_memory_equal(d.buf, data, LEN);
 	assert_memory_equal(d.buf + LEN, data, LEN);
-	free(d.buf);
+	zk_reader_free(&d);
 	close(s[0]);
 	close(s[1]);
 	free(data);
@@ -836,7 +675,7 @@ static void test_write_fd_of_file_segment_to_pipe_without_reader_returns_epipe(v
 
 	assert_rc(zbl_append_file(bl, fd, 0, 12), 0);
 	close(fd);
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	close(p[0]);
 	assert_rc(zbl_write_fd(bl, p[1]), -EPIPE);
 	close(p[1]);
@@ -849,7 +688,7 @@ static void test_splice_from_file_with_offset_leaves_fd_position_alone(void **st
 {
 	(void)state;
 	enum { LEN = 50000 };
-	unsigned char *data = random_bytes(LEN, 51);
+	unsigned char *data = zt_random_bytes(LEN, 51);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	int64_t off = 1000;
@@ -873,7 +712,7 @@ static void test_splice_from_file_without_offset_uses_and_advances_position(void
 {
 	(void)state;
 	enum { LEN = 50000 };
-	unsigned char *data = random_bytes(LEN, 52);
+	unsigned char *data = zt_random_bytes(LEN, 52);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 
@@ -890,7 +729,7 @@ static void test_splice_from_file_stops_at_end_of_file(void **state)
 {
 	(void)state;
 	enum { LEN = 10000 };
-	unsigned char *data = random_bytes(LEN, 53);
+	unsigned char *data = zt_random_bytes(LEN, 53);
 	int fd = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	int64_t off = 9000;
@@ -917,24 +756,7 @@ static void test_splice_from_file_stops_at_end_of_file(void **state)
 static void test_splice_from_pipe_reads_until_end_of_file(void **state)
 {
 	(void)state;
-	enum { LEN = 300000 };
-	unsigned char *data = random_bytes(LEN, 54);
-	zbl_t *bl = zt_new();
-	struct pump pm;
-	ssize_t r, total = 0;
-	int p[2];
-
-	make_pipe(p);
-	pump_start(&pm, p[1], data, LEN, true);
-	while ((r = zbl_splice_from(bl, p[0], NULL, 1 << 20, 0)) > 0)
-		total += r;
-	assert_rc(r, 0);
-	pump_join(&pm);
-	assert_size_equal(total, LEN);
-	assert_list_bytes(bl, data, LEN);
-	close(p[0]);
-	free(data);
-	zbl_free(bl);
+	read_until_end_of_file(ZK_PIPE, 300000, 54, true);
 }
 
 static void test_splice_from_nonblocking_pipe_returns_eagain_or_what_is_there(void **state)
@@ -943,8 +765,8 @@ static void test_splice_from_nonblocking_pipe_returns_eagain_or_what_is_there(vo
 	zbl_t *bl = zt_new();
 	int p[2];
 
-	make_pipe(p);
-	set_nonblock(p[0]);
+	zk_pair(ZK_PIPE, p);
+	zk_set_nonblock(p[0], true);
 	assert_rc(zbl_splice_from(bl, p[0], NULL, 100, 0), -EAGAIN);
 	assert_size_equal(zbl_length(bl), 0);
 	zt_write_full(p[1], "twelve bytes", 12);
@@ -961,24 +783,7 @@ static void test_splice_from_nonblocking_pipe_returns_eagain_or_what_is_there(vo
 static void test_splice_from_socketpair_reads_the_stream(void **state)
 {
 	(void)state;
-	enum { LEN = 250000 };
-	unsigned char *data = random_bytes(LEN, 55);
-	zbl_t *bl = zt_new();
-	struct pump pm;
-	ssize_t r, total = 0;
-	int s[2];
-
-	make_socketpair(s);
-	pump_start(&pm, s[1], data, LEN, true);
-	while ((r = zbl_splice_from(bl, s[0], NULL, 1 << 20, 0)) > 0)
-		total += r;
-	assert_rc(r, 0);
-	pump_join(&pm);
-	assert_size_equal(total, LEN);
-	assert_list_bytes(bl, data, LEN);
-	close(s[0]);
-	free(data);
-	zbl_free(bl);
+	read_until_end_of_file(ZK_UNIX, 250000, 55, true);
 }
 
 static void test_splice_from_with_offset_on_pipe_is_espipe(void **state)
@@ -988,7 +793,7 @@ static void test_splice_from_with_offset_on_pipe_is_espipe(void **state)
 	int64_t off = 0;
 	int p[2];
 
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	zt_write_full(p[1], "data", 4);
 	assert_rc(zbl_splice_from(bl, p[0], &off, 4, 0), -ESPIPE);
 	assert_int_equal(off, 0);
@@ -1002,19 +807,12 @@ static void test_spliced_pipe_data_can_be_written_twice(void **state)
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = random_bytes(LEN, 56);
+	unsigned char *data = zt_random_bytes(LEN, 56);
 	zbl_t *bl = zt_new();
-	struct pump pm;
-	ssize_t r, total = 0;
-	int p[2], out = empty_file();
+	int out = zt_temp_fd(0);
 
 	/* Ceph's raw_pipe consumed the pipe on the first write-out. */
-	make_pipe(p);
-	pump_start(&pm, p[1], data, LEN, true);
-	while ((r = zbl_splice_from(bl, p[0], NULL, LEN, 0)) > 0)
-		total += r;
-	pump_join(&pm);
-	assert_size_equal(total, LEN);
+	zk_splice_from_writer(bl, ZK_PIPE, (struct zk_writer){ .buf = data, .len = LEN });
 	assert_rc(zbl_write_fd(bl, out), LEN);
 	assert_rc(zbl_write_fd(bl, out), LEN);
 	assert_rc(zbl_splice_to(bl, out, NULL, 0), LEN);
@@ -1028,7 +826,6 @@ static void test_spliced_pipe_data_can_be_written_twice(void **state)
 		free(got);
 	}
 	assert_list_bytes(bl, data, LEN);
-	close(p[0]);
 	close(out);
 	free(data);
 	zbl_free(bl);
@@ -1038,31 +835,23 @@ static void test_slice_of_spliced_data_writes_exactly_its_window(void **state)
 {
 	(void)state;
 	enum { LEN = 60000 };
-	unsigned char *data = random_bytes(LEN, 57);
+	unsigned char *data = zt_random_bytes(LEN, 57);
 	zbl_t *bl = zt_new(), *win = zt_new();
-	struct pump pm;
-	ssize_t r, total = 0;
-	int p[2], s[2];
-	struct drain d;
+	int s[2];
+	struct zk_reader d = { 0 };
 
-	make_pipe(p);
-	pump_start(&pm, p[1], data, LEN, true);
-	while ((r = zbl_splice_from(bl, p[0], NULL, LEN, 0)) > 0)
-		total += r;
-	pump_join(&pm);
-	assert_size_equal(total, LEN);
+	zk_splice_from_writer(bl, ZK_PIPE, (struct zk_writer){ .buf = data, .len = LEN });
 	assert_rc(zbl_substr_of(win, bl, 1234, 40000), 0);
-	make_socketpair(s);
-	drain_start(&d, s[0], 2 * LEN);
+	zk_pair(ZK_UNIX, s);
+	zk_reader_start(&d, s[0], 2 * LEN);
 	assert_rc(zbl_write_fd(win, s[1]), 40000);
 	assert_rc(zbl_write_fd(bl, s[1]), LEN);
 	shutdown(s[1], SHUT_WR);
-	drain_join(&d);
+	zk_reader_join(&d);
 	assert_size_equal(d.got, 40000 + LEN);
 	assert_memory_equal(d.buf, data + 1234, 40000);
 	assert_memory_equal(d.buf + 40000, data, LEN);
-	free(d.buf);
-	close(p[0]);
+	zk_reader_free(&d);
 	close(s[0]);
 	close(s[1]);
 	free(data);
@@ -1074,8 +863,8 @@ static void test_reading_spliced_data_materializes_each_block_once(void **state)
 {
 	(void)state;
 	enum { LEN = 40000 };
-	unsigned char *data = random_bytes(LEN, 58);
-	int fd = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 58);
+	int fd = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new(), *copy = zt_new();
 	struct zbl_stats st1, st2;
 	unsigned char *buf = malloc(LEN);
@@ -1116,8 +905,8 @@ static void test_splice_to_file_with_offset_leaves_fd_position_alone(void **stat
 {
 	(void)state;
 	enum { LEN = 20000 };
-	unsigned char *data = random_bytes(LEN, 59);
-	int src = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 59);
+	int src = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 	int64_t off = 100;
 	struct zt_snap s;
@@ -1149,7 +938,7 @@ static void test_splice_to_file_without_offset_uses_and_advances_position(void *
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("0123", "4567");
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 
 	assert_int_equal(lseek(out, 2, SEEK_SET), 2);
 	assert_rc(zbl_splice_to(bl, out, NULL, 0), 8);
@@ -1176,7 +965,7 @@ static void test_splice_to_with_offset_on_pipe_is_espipe(void **state)
 	struct zt_snap s;
 	int p[2];
 
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	zt_snap_take(&s, bl);
 	assert_rc(zbl_splice_to(bl, p[1], &off, 0), -ESPIPE);
 	assert_rc(zbl_splice_to(bl, p[1], &off, ZBL_DRAIN), -ESPIPE);
@@ -1192,7 +981,7 @@ static void test_splice_to_with_unknown_flags_is_rejected(void **state)
 	(void)state;
 	zbl_t *bl = ZT_LIST("data");
 	struct zt_snap s;
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 
 	zt_snap_take(&s, bl);
 	assert_rc(zbl_splice_to(bl, out, NULL, 0x80), -EINVAL);
@@ -1207,8 +996,8 @@ static void test_splice_to_drain_to_file_empties_the_list(void **state)
 {
 	(void)state;
 	enum { LEN = 30000 };
-	unsigned char *data = random_bytes(LEN, 60);
-	int src = zt_temp_file(data, LEN), out = empty_file();
+	unsigned char *data = zt_random_bytes(LEN, 60);
+	int src = zt_temp_file(data, LEN), out = zt_temp_fd(0);
 	zbl_t *bl = zt_new();
 
 	assert_rc(zbl_append(bl, data, 5000), 0);
@@ -1227,33 +1016,25 @@ static void test_splice_to_drain_removes_exactly_the_bytes_written(void **state)
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = random_bytes(LEN, 61);
+	unsigned char *data = zt_random_bytes(LEN, 61);
 	int src = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	unsigned char *got = malloc(LEN);
 	size_t received = 0;
-	struct pump pm;
-	int p[2], q[2], rounds = 0;
+	int p[2], rounds = 0;
 
 	assert_non_null(got);
 	/* Memory, file pages and pipe pages, in that order. */
 	assert_rc(zbl_append(bl, data, 30000), 0);
 	assert_rc(zbl_append_file(bl, src, 30000, 70000), 0);
-	make_pipe(q);
-	pump_start(&pm, q[1], data + 100000, LEN - 100000, true);
-	while (zbl_length(bl) < LEN) {
-		ssize_t r = zbl_splice_from(bl, q[0], NULL, LEN - zbl_length(bl), 0);
-
-		assert_true(r > 0);
-	}
-	pump_join(&pm);
-	close(q[0]);
+	zk_splice_from_writer(bl, ZK_PIPE,
+			      (struct zk_writer){ .buf = data + 100000, .len = LEN - 100000 });
 	close(src);
 
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	(void)fcntl(p[1], F_SETPIPE_SZ, 4096);
-	set_nonblock(p[0]);
-	set_nonblock(p[1]);
+	zk_set_nonblock(p[0], true);
+	zk_set_nonblock(p[1], true);
 	while (zbl_length(bl) > 0) {
 		size_t before = zbl_length(bl);
 		ssize_t n = zbl_splice_to(bl, p[1], NULL, ZBL_DRAIN);
@@ -1268,7 +1049,7 @@ static void test_splice_to_drain_removes_exactly_the_bytes_written(void **state)
 			assert_rc(zbl_splice_to(bl, p[1], NULL, ZBL_DRAIN), -EAGAIN);
 			assert_size_equal(zbl_length(bl), before - (size_t)n);
 		}
-		avail = read_available(p[0], got + received, LEN - received);
+		avail = zk_read_available(p[0], got + received, LEN - received);
 		assert_size_equal(avail, (size_t)n);
 		received += avail;
 		rounds++;
@@ -1287,7 +1068,7 @@ static void test_splice_to_drain_partial_write_keeps_the_unwritten_rest(void **s
 {
 	(void)state;
 	enum { LEN = 300000 };
-	unsigned char *data = random_bytes(LEN, 65);
+	unsigned char *data = zt_random_bytes(LEN, 65);
 	int src = zt_temp_file(data, LEN);
 	zbl_t *bl = zt_new();
 	unsigned char *got = malloc(LEN);
@@ -1298,15 +1079,15 @@ static void test_splice_to_drain_partial_write_keeps_the_unwritten_rest(void **s
 	assert_rc(zbl_append(bl, data, 1000), 0);
 	assert_rc(zbl_append_file(bl, src, 1000, LEN - 1000), 0);
 	close(src);
-	make_pipe(p);
-	set_nonblock(p[0]);
-	set_nonblock(p[1]);
+	zk_pair(ZK_PIPE, p);
+	zk_set_nonblock(p[0], true);
+	zk_set_nonblock(p[1], true);
 	n = zbl_splice_to(bl, p[1], NULL, ZBL_DRAIN);
 	if (n <= 0 || n >= LEN)
 		fail_msg("zbl_splice_to(ZBL_DRAIN) into a 64 KiB pipe returned %zd (%s)", n,
 			 zt_errname(n));
 	assert_size_equal(zbl_length(bl), LEN - (size_t)n);
-	assert_size_equal(read_available(p[0], got, LEN), (size_t)n);
+	assert_size_equal(zk_read_available(p[0], got, LEN), (size_t)n);
 	assert_memory_equal(got, data, (size_t)n);
 	assert_list_bytes(bl, data + n, LEN - (size_t)n);
 	close(p[0]);
@@ -1320,16 +1101,11 @@ static void test_splice_to_drain_leaves_lists_sharing_the_pages_intact(void **st
 {
 	(void)state;
 	enum { LEN = 50000 };
-	unsigned char *data = random_bytes(LEN, 62);
+	unsigned char *data = zt_random_bytes(LEN, 62);
 	zbl_t *bl = zt_new(), *keep = zt_new();
-	struct pump pm;
-	int p[2], out = empty_file(), out2 = empty_file();
+	int out = zt_temp_fd(0), out2 = zt_temp_fd(0);
 
-	make_pipe(p);
-	pump_start(&pm, p[1], data, LEN, true);
-	while (zbl_length(bl) < LEN)
-		assert_true(zbl_splice_from(bl, p[0], NULL, LEN, 0) > 0);
-	pump_join(&pm);
+	zk_splice_from_writer(bl, ZK_PIPE, (struct zk_writer){ .buf = data, .len = LEN });
 	assert_rc(zbl_append_list(keep, bl), 0);
 	assert_rc(zbl_splice_to(bl, out, NULL, ZBL_DRAIN), LEN);
 	assert_size_equal(zbl_length(bl), 0);
@@ -1337,7 +1113,6 @@ static void test_splice_to_drain_leaves_lists_sharing_the_pages_intact(void **st
 	assert_rc(zbl_write_fd(keep, out2), LEN);
 	assert_file_bytes(out2, data, LEN);
 	assert_list_bytes(keep, data, LEN);
-	close(p[0]);
 	close(out);
 	close(out2);
 	free(data);
@@ -1349,24 +1124,24 @@ static void test_splice_to_flags_zero_twice_writes_twice(void **state)
 {
 	(void)state;
 	enum { LEN = 70000 };
-	unsigned char *data = random_bytes(LEN, 63);
+	unsigned char *data = zt_random_bytes(LEN, 63);
 	int src = zt_temp_file(data, LEN), s[2];
 	zbl_t *bl = zt_new();
-	struct drain d;
+	struct zk_reader d = { 0 };
 
 	assert_rc(zbl_append_file(bl, src, 0, LEN), 0);
 	close(src);
-	make_socketpair(s);
-	drain_start(&d, s[0], 2 * LEN + 1);
+	zk_pair(ZK_UNIX, s);
+	zk_reader_start(&d, s[0], 2 * LEN + 1);
 	assert_rc(zbl_splice_to(bl, s[1], NULL, 0), LEN);
 	assert_rc(zbl_splice_to(bl, s[1], NULL, 0), LEN);
 	shutdown(s[1], SHUT_WR);
-	drain_join(&d);
+	zk_reader_join(&d);
 	assert_size_equal(d.got, 2 * LEN);
 	assert_memory_equal(d.buf, data, LEN);
 	assert_memory_equal(d.buf + LEN, data, LEN);
 	assert_size_equal(zbl_length(bl), LEN);
-	free(d.buf);
+	zk_reader_free(&d);
 	close(s[0]);
 	close(s[1]);
 	free(data);
@@ -1379,7 +1154,7 @@ static void test_splice_to_drain_of_more_than_iov_max_segments(void **state)
 	unsigned char *model;
 	size_t len;
 	zbl_t *bl = list_longer_than_iov_max(&model, &len);
-	int out = empty_file();
+	int out = zt_temp_fd(0);
 
 	assert_rc(zbl_splice_to(bl, out, NULL, ZBL_DRAIN), (ssize_t)len);
 	assert_size_equal(zbl_length(bl), 0);
@@ -1401,7 +1176,7 @@ static void test_splice_to_pipe_without_reader_returns_epipe(void **state)
 	assert_rc(zbl_append_file(bl, fd, 0, 5), 0);
 	close(fd);
 	zt_snap_take(&s, bl);
-	make_pipe(p);
+	zk_pair(ZK_PIPE, p);
 	close(p[0]);
 	assert_rc(zbl_splice_to(bl, p[1], NULL, 0), -EPIPE);
 	assert_rc(zbl_splice_to(bl, p[1], NULL, ZBL_DRAIN), -EPIPE);
@@ -1414,24 +1189,30 @@ static void test_splice_between_tcp_sockets_forwards_the_stream(void **state)
 {
 	(void)state;
 	enum { LEN = 1 << 20 };
-	unsigned char *data = random_bytes(LEN, 64);
-	int a1, b1, a2, b2;
+	unsigned char *data = zt_random_bytes(LEN, 64);
+	int in[2], out[2];
 	zbl_t *bl = zt_new();
-	struct pump pm;
-	struct drain d;
+	struct zk_writer w = { .buf = data, .len = LEN };
+	struct zk_reader d = { 0 };
 	size_t moved = 0;
 	ssize_t r;
+	const char *failed;
 
-	if (!tcp_pair(&a1, &b1) || !tcp_pair(&a2, &b2)) {
+	if (!zk_try_tcp_pair(in, &failed) || !zk_try_tcp_pair(out, &failed)) {
+		print_message("TCP loopback is not available (%s: %s); skipping\n", failed,
+			      strerror(errno));
+		zk_close(&in[0]);
+		zk_close(&in[1]);
 		free(data);
 		zbl_free(bl);
-		print_message("TCP loopback is not available; skipping\n");
 		skip();
 		return;
 	}
+	int a1 = in[1], b1 = in[0], a2 = out[1], b2 = out[0];
 	/* a1 -> b1 (spliced in) -> list -> a2 (spliced out) -> b2. */
-	pump_start(&pm, a1, data, LEN, false);
-	drain_start(&d, b2, LEN + 1);
+	w.fd = a1;
+	zk_writer_start(&w);
+	zk_reader_start(&d, b2, LEN + 1);
 	while ((r = zbl_splice_from(bl, b1, NULL, 256 * 1024, 0)) > 0 || zbl_length(bl) > 0) {
 		ssize_t w;
 
@@ -1444,15 +1225,16 @@ static void test_splice_between_tcp_sockets_forwards_the_stream(void **state)
 		if (moved == LEN)
 			break;
 	}
-	pump_join(&pm);
+	zk_writer_join(&w);
+	assert_int_equal(w.err, 0);
 	shutdown(a1, SHUT_WR);
 	assert_rc(zbl_splice_from(bl, b1, NULL, 100, 0), 0);
 	shutdown(a2, SHUT_WR);
-	drain_join(&d);
+	zk_reader_join(&d);
 	assert_size_equal(moved, LEN);
 	assert_size_equal(d.got, LEN);
 	assert_memory_equal(d.buf, data, LEN);
-	free(d.buf);
+	zk_reader_free(&d);
 	close(a1);
 	close(b1);
 	close(a2);

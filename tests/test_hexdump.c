@@ -11,20 +11,6 @@
 
 #define HEXDUMP "/usr/bin/hexdump"
 
-/* Output of zbl_hexdump(bl) as a malloc'ed NUL-terminated string. */
-static char *zbl_dump(const zbl_t *bl)
-{
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&buf, &size);
-
-	assert_non_null(f);
-	assert_rc(zbl_hexdump(bl, f), 0);
-	assert_int_equal(fclose(f), 0);
-	assert_non_null(buf);
-	return buf;
-}
-
 /* Output of `hexdump -C` on @len bytes of @data, as a malloc'ed string. */
 static char *ref_dump(const void *data, size_t len)
 {
@@ -69,7 +55,7 @@ static void assert_dump_matches_hexdump(const zbl_t *bl)
 {
 	unsigned char *flat = zt_flat(bl);
 	char *want = ref_dump(flat, zbl_length(bl));
-	char *got = zbl_dump(bl);
+	char *got = zt_hexdump_str(bl);
 
 	if (strcmp(got, want) != 0) {
 		const char *g = got, *w = want;
@@ -108,7 +94,7 @@ static void test_hexdump_of_empty_list_writes_nothing(void **state)
 {
 	(void)state;
 	zbl_t *bl = zt_new();
-	char *got = zbl_dump(bl);
+	char *got = zt_hexdump_str(bl);
 
 	assert_string_equal(got, "");
 	free(got);
@@ -120,7 +106,7 @@ static void test_hexdump_of_one_byte_matches_known_text(void **state)
 {
 	(void)state;
 	zbl_t *bl = ZT_LIST("A");
-	char *got = zbl_dump(bl);
+	char *got = zt_hexdump_str(bl);
 
 	assert_string_equal(got,
 		"00000000  41                                                |A|\n"
@@ -138,7 +124,7 @@ static void test_hexdump_of_two_full_rows_matches_known_text(void **state)
 
 	/* Ceph's hexdump input, with an embedded NUL. */
 	assert_rc(zbl_append(bl, "013245678901234\0006789012345678901234", 32), 0);
-	got = zbl_dump(bl);
+	got = zt_hexdump_str(bl);
 	assert_string_equal(got,
 		"00000000  30 31 33 32 34 35 36 37  38 39 30 31 32 33 34 00  |013245678901234.|\n"
 		"00000010  36 37 38 39 30 31 32 33  34 35 36 37 38 39 30 31  |6789012345678901|\n"
@@ -180,7 +166,7 @@ static void test_hexdump_folds_repeated_rows_into_a_star(void **state)
 	(void)state;
 	unsigned char zeros[64] = { 0 };
 	zbl_t *bl = list_in_pieces(zeros, sizeof(zeros), 64);
-	char *got = zbl_dump(bl);
+	char *got = zt_hexdump_str(bl);
 
 	assert_string_equal(got,
 		"00000000  00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00  |................|\n"
@@ -255,7 +241,6 @@ static void test_hexdump_of_random_multi_segment_lists(void **state)
 		unsigned char *buf = malloc(len + 1);
 		int alphabet = 1 + (int)(zt_rand(&rs) % 3);
 		zbl_t *bl = zt_new();
-		size_t pos = 0;
 
 		assert_non_null(buf);
 		/* A tiny alphabet in 16-byte rows makes repeated rows likely. */
@@ -265,17 +250,7 @@ static void test_hexdump_of_random_multi_segment_lists(void **state)
 			for (size_t j = i; j < len && j < i + 16; j++)
 				buf[j] = (alphabet == 3 && (zt_rand(&rs) & 1)) ? 'q' : v;
 		}
-		while (pos < len) {
-			size_t n = 1 + zt_rand(&rs) % 40;
-
-			if (n > len - pos)
-				n = len - pos;
-			if (zt_rand(&rs) & 1)
-				assert_rc(zbl_append(bl, buf + pos, n), 0);
-			else
-				assert_rc(zbl_append_ref(bl, buf + pos, n, NULL, NULL), 0);
-			pos += n;
-		}
+		zt_append_random_pieces(bl, buf, len, 40, &rs);
 		assert_dump_matches_hexdump(bl);
 		zbl_free(bl);
 		free(buf);

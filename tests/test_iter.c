@@ -205,26 +205,14 @@ static void test_iter_walks_a_long_list_with_mixed_steps(void **state)
 {
 	(void)state;
 	enum { LEN = 100000 };
-	unsigned char *data = malloc(LEN), *out = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 17), *out = malloc(LEN);
 	zbl_t *bl = zt_new();
 	zbl_iter_t it;
 	uint64_t rs = 99;
 	size_t pos = 0;
 
-	assert_non_null(data);
 	assert_non_null(out);
-	zt_fill_random(data, LEN, 17);
-	while (pos < LEN) {
-		size_t n = 1 + zt_rand(&rs) % 700;
-
-		if (n > LEN - pos)
-			n = LEN - pos;
-		if (zt_rand(&rs) & 1)
-			assert_rc(zbl_append(bl, data + pos, n), 0);
-		else
-			assert_rc(zbl_append_ref(bl, data + pos, n, NULL, NULL), 0);
-		pos += n;
-	}
+	zt_append_random_pieces(bl, data, LEN, 700, &rs);
 	memset(out, 0, LEN);
 	assert_rc(zbl_iter_init(&it, bl, 0), 0);
 	pos = 0;

@@ -281,23 +281,6 @@ static void test_list_appended_to_itself_writes_its_data_twice(void **state)
 /* ------------------------------------------------------------------------ */
 /* Draining. */
 
-/* Reads whatever @fd (non-blocking) holds now into out + *got. */
-static void read_available(int fd, unsigned char *out, size_t cap, size_t *got)
-{
-	for (;;) {
-		unsigned char extra;
-		ssize_t r = *got < cap ? read(fd, out + *got, cap - *got) : read(fd, &extra, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
-			return;
-		if (*got == cap)
-			fail_msg("the pipe holds more than the %zu bytes written (read %zd)", cap, r);
-		assert_true(r > 0);
-		*got += (size_t)r;
-	}
-}
-
 static void drain_into_small_pipe(zbl_t *bl, const unsigned char *bytes, size_t n)
 {
 	int p[2];
@@ -309,7 +292,7 @@ static void drain_into_small_pipe(zbl_t *bl, const unsigned char *bytes, size_t 
 	while (written < n) {
 		ssize_t r = zbl_splice_to(bl, p[1], NULL, ZBL_DRAIN);
 		if (r == -EAGAIN) {
-			read_available(p[0], out, n, &got);
+			got += zk_read_available(p[0], out + got, n - got);
 			continue;
 		}
 		if (r <= 0)
@@ -321,7 +304,7 @@ static void drain_into_small_pipe(zbl_t *bl, const unsigned char *bytes, size_t 
 		/* Exactly the bytes written left the list ... */
 		assert_size_equal(zbl_length(bl), n - written);
 		/* ... and exactly those are in the pipe. */
-		read_available(p[0], out, n, &got);
+		got += zk_read_available(p[0], out + got, n - got);
 		assert_size_equal(got, written);
 		zk_assert_bytes(out, bytes, got);
 	}
@@ -408,9 +391,8 @@ static struct mixed mixed_list(void)
 {
 	struct mixed m = { 0 };
 	size_t np1 = 100000, nf = 70000, nm2 = 1000, np2 = 50000;
-	int sv[2], f = zk_pattern_file(200000, 61);
+	int f = zk_pattern_file(200000, 61);
 	unsigned char *m2 = zk_pat_alloc(nm2, 62);
-	struct zk_writer w = { .seed = 60, .len = np1, .end = 1 };
 	int64_t off = 77777;
 
 	zk_pat_fill(ref_bytes, sizeof(ref_bytes), 63, 0);
@@ -432,13 +414,7 @@ static struct mixed mixed_list(void)
 
 	m.bl = zt_new();
 	assert_rc(zbl_append(m.bl, "HEAD:", 5), 0);
-	zk_pair(ZK_UNIX, sv);
-	w.fd = sv[1];
-	zk_writer_start(&w);
-	zk_splice_in(m.bl, sv[0], np1);
-	zk_writer_join(&w);
-	close(sv[0]);
-	close(sv[1]);
+	zk_splice_from_writer(m.bl, ZK_UNIX, (struct zk_writer){ .seed = 60, .len = np1 });
 	assert_rc(zbl_append_file(m.bl, f, 3333, nf), 0);
 	assert_rc(zbl_append(m.bl, m2, nm2), 0);
 	assert_rc(zbl_splice_from(m.bl, f, &off, np2, 0), np2);
@@ -763,17 +739,7 @@ static void tiny_pieces(bool nonblocking)
 		zk_set_nonblock(sv[0], true);
 	w.fd = sv[1];
 	zk_writer_start(&w);
-	while (have < n) {
-		r = zbl_splice_from(bl, sv[0], NULL, n - have, 0);
-		if (r == -EAGAIN && nonblocking) {
-			struct pollfd p = { .fd = sv[0], .events = POLLIN };
-			poll(&p, 1, 5000);
-			continue;
-		}
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	r = zk_splice_upto(bl, sv[0], NULL, n, nonblocking, &have);
 	if (have < n)
 		shutdown(sv[0], SHUT_RDWR);
 	zk_writer_join(&w);
@@ -823,7 +789,7 @@ static void test_thousands_of_one_byte_pieces_arrive_with_a_nonblocking_socket(v
 static void tiny_pieces_pipes(bool nonblocking)
 {
 	size_t n = 20000, have = 0;
-	size_t slots = (size_t)zk_proc_long("/proc/sys/fs/pipe-max-size", 1 << 20) / 4096;
+	size_t slots = (size_t)zbl__read_proc_long("/proc/sys/fs/pipe-max-size", 1 << 20) / 4096;
 	size_t min_pipes = (n + slots - 1) / slots;
 	int sv[2];
 	struct zk_writer w = { .seed = 105, .len = n, .chunk = 1, .end = 1 };
@@ -834,17 +800,7 @@ static void tiny_pieces_pipes(bool nonblocking)
 		zk_set_nonblock(sv[0], true);
 	w.fd = sv[1];
 	zk_writer_start(&w);
-	while (have < n) {
-		ssize_t r = zbl_splice_from(bl, sv[0], NULL, n - have, 0);
-		if (r == -EAGAIN && nonblocking) {
-			struct pollfd p = { .fd = sv[0], .events = POLLIN };
-			poll(&p, 1, 5000);
-			continue;
-		}
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	zk_splice_upto(bl, sv[0], NULL, n, nonblocking, &have);
 	if (have < n)
 		shutdown(sv[0], SHUT_RDWR);
 	zk_writer_join(&w);
@@ -909,7 +865,7 @@ static void test_append_file_is_written_out_by_splice_to_every_sink_without_copi
 		zk_assert_stats(.bytes_spliced_out = 2 * n);
 	}
 	/* At an explicit offset of a file (copy_file_range), leaving its position alone. */
-	int out = zk_temp_fd(0);
+	int out = zt_temp_fd(0);
 	int64_t off = 4096;
 	zbl_stats_reset();
 	assert_rc(zbl_splice_to(bl, out, &off, 0), n);
@@ -1049,7 +1005,7 @@ static void truncated(off_t to)
 	errno = 0;
 	(void)zbl_crc32c(bl, 0);
 	assert_int_equal(errno, EIO);
-	int out = zk_temp_fd(0);
+	int out = zt_temp_fd(0);
 	ssize_t r = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
 	close(out);
 	if (r >= 0 && (size_t)r == 50000)
@@ -1092,16 +1048,15 @@ static void slow_pipe_sink(zbl_t *bl, const unsigned char *bytes, size_t n, unsi
 	struct zk_reader rd = { .chunk = 16 * ZK_KiB, .delay_us = 500, .start_delay_us = 50000 };
 	ssize_t r;
 
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	zk_pair(ZK_PIPE, p);
 	zk_reader_start(&rd, p[0], n + 1);
-	r = flags == ZK_WRITE_FD ? zbl_write_fd(bl, p[1]) : zbl_splice_to(bl, p[1], NULL, flags);
+	r = zk_write_call(bl, p[1], flags);
 	close(p[1]);
 	zk_reader_join(&rd);
 	close(p[0]);
 	if (r != (ssize_t)n)
 		fail_msg("%s to a blocking pipe with a slow reader returned %zd (%s) of %zu",
-			 flags == ZK_WRITE_FD ? "zbl_write_fd" : "zbl_splice_to", r,
-			 zt_errname(r), n);
+			 zk_write_call_name(flags), r, zt_errname(r), n);
 	zk_reader_check(&rd, bytes, n);
 	zk_reader_free(&rd);
 }
@@ -1165,7 +1120,7 @@ static void test_file_range_to_a_blocking_pipe_with_a_slow_reader_writes_everyth
 /* splice(2) into an O_APPEND file is EINVAL; log files are usually O_APPEND. */
 static void append_sink(zbl_t *bl, const unsigned char *bytes, size_t n)
 {
-	int fd = zk_temp_fd(O_APPEND);
+	int fd = zt_temp_fd(O_APPEND);
 	size_t len;
 
 	zt_write_full(fd, "prefix", 6);

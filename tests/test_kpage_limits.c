@@ -44,7 +44,7 @@ static void child_emfile(void **state)
 	size_t n = 3 * ZK_MiB + 5, nheld = 500000;
 	unsigned char *bytes = zk_pat_alloc(n, 1), *held_bytes = zk_pat_alloc(nheld, 2);
 	zbl_t *held = zk_pipe_list(nheld, 2), *shared = zt_new(), *bl = zt_new();
-	int sv[2], out = zk_temp_fd(0), out2 = zk_temp_fd(0), taken[1024];
+	int sv[2], out = zt_temp_fd(0), out2 = zt_temp_fd(0), taken[1024];
 	struct zk_writer w = { .buf = bytes, .len = n, .end = 1 };
 
 	assert_rc(zbl_append_list(shared, held), 0);
@@ -57,14 +57,11 @@ static void child_emfile(void **state)
 
 	/* Incoming bytes: no pipe can be had, so they are copied, and counted. */
 	zbl_stats_reset();
-	size_t have = 0;
-	while (have < n) {
-		ssize_t r = zbl_splice_from(bl, sv[0], NULL, n - have, 0);
-		if (r <= 0)
-			fail_msg("zbl_splice_from without descriptors returned %zd (%s) after %zu",
-				 r, zt_errname(r), have);
-		have += (size_t)r;
-	}
+	size_t have;
+	ssize_t r = zk_splice_upto(bl, sv[0], NULL, n, false, &have);
+	if (have < n)
+		fail_msg("zbl_splice_from without descriptors returned %zd (%s) after %zu", r,
+			 zt_errname(r), have);
 	zk_writer_join(&w);
 	struct zbl_stats s = zk_stats();
 	zk_print_stats("splice_from with EMFILE");
@@ -76,7 +73,7 @@ static void child_emfile(void **state)
 	/* Pipe pages held from before: still readable and writable, by copying if need be. */
 	zbl_stats_reset();
 	assert_rc(zbl_splice_to(held, out, NULL, 0), nheld);
-	zk_assert_file(out, held_bytes, nheld);
+	assert_file_bytes(out, held_bytes, nheld);
 	assert_list_bytes(held, held_bytes, nheld);
 	zk_print_stats("held pipe pages written and read with EMFILE");
 
@@ -84,7 +81,7 @@ static void child_emfile(void **state)
 	zbl_t *sole = zt_new();
 	assert_rc(zbl_claim_append(sole, bl), 0);
 	assert_rc(zbl_splice_to(sole, out2, NULL, ZBL_DRAIN), n);
-	zk_assert_file(out2, bytes, n);
+	assert_file_bytes(out2, bytes, n);
 
 	for (int i = 0; i < ntaken; i++)
 		close(taken[i]);
@@ -106,6 +103,54 @@ static void child_emfile(void **state)
 }
 
 /*
+ * What the pipe-cap children start from: 24 lists, each holding the same
+ * 100000 bytes of a file as one zbl_splice_from made them (pipe pages until
+ * the library's cap, copies after), counted from zero.
+ */
+enum { CAP_LISTS = 24 };
+
+struct cap_lists {
+	size_t n;
+	int f, out;
+	unsigned char *bytes;
+	zbl_t *lists[CAP_LISTS];
+};
+
+static void cap_lists_setup(struct cap_lists *c, uint64_t seed)
+{
+	c->n = 100000;
+	c->f = zk_pattern_file(c->n, seed);
+	c->out = zt_temp_fd(0);
+	c->bytes = zk_pat_alloc(c->n, seed);
+	zbl_stats_reset();
+	for (int i = 0; i < CAP_LISTS; i++)
+		c->lists[i] = zk_list_spliced_from_file(c->f, c->n);
+}
+
+/* Writes each list to the file c->out at offset 0 (flags 0) and checks the file each time. */
+static void cap_lists_write_each(struct cap_lists *c)
+{
+	for (int i = 0; i < CAP_LISTS; i++) {
+		int64_t off = 0;
+		assert_int_equal(ftruncate(c->out, 0), 0);
+		ssize_t r = zbl_splice_to(c->lists[i], c->out, &off, 0);
+		if (r != (ssize_t)c->n)
+			fail_msg("list %d: zbl_splice_to with the pipe cap reached returned %zd (%s)",
+				 i, r, zt_errname(r));
+		assert_file_bytes(c->out, c->bytes, c->n);
+	}
+}
+
+static void cap_lists_teardown(struct cap_lists *c)
+{
+	for (int i = 0; i < CAP_LISTS; i++)
+		zbl_free(c->lists[i]);
+	close(c->f);
+	close(c->out);
+	free(c->bytes);
+}
+
+/*
  * Child started with RLIMIT_NOFILE 64: the library allows itself 16 pipes.
  * Many lists each hold pipe pages from a file; once the cap is reached new
  * bytes are copied, and every list stays readable and writable.
@@ -113,78 +158,37 @@ static void child_emfile(void **state)
 static void child_pipe_cap(void **state)
 {
 	(void)state;
-	enum { LISTS = 24 };
-	size_t n = 100000;
-	int f = zk_pattern_file(n, 4), out = zk_temp_fd(0);
-	unsigned char *bytes = zk_pat_alloc(n, 4);
-	zbl_t *lists[LISTS];
+	struct cap_lists c;
 
-	zbl_stats_reset();
-	for (int i = 0; i < LISTS; i++) {
-		int64_t off = 0;
-		lists[i] = zt_new();
-		assert_rc(zbl_splice_from(lists[i], f, &off, n, 0), n);
-	}
+	cap_lists_setup(&c, 4);
 	struct zbl_stats s = zk_stats();
 	zk_print_stats("24 lists under a cap of 16 pipes");
 	assert_true(s.pipes_live <= 16);
 	assert_true(s.fallbacks > 0);
-	assert_size_equal(s.bytes_spliced_in + s.bytes_copied_in, LISTS * n);
+	assert_size_equal(s.bytes_spliced_in + s.bytes_copied_in, CAP_LISTS * c.n);
 	/* Every list, pipe pages or not, reads and writes its bytes. */
-	for (int i = 0; i < LISTS; i++) {
-		unsigned char *flat = malloc(n);
-		int rc = zbl_copy_out(lists[i], 0, n, flat);
+	for (int i = 0; i < CAP_LISTS; i++) {
+		unsigned char *flat = malloc(c.n);
+		int rc = zbl_copy_out(c.lists[i], 0, c.n, flat);
 		if (rc != 0)
 			fail_msg("list %d: zbl_copy_out with the pipe cap reached returned %d (%s)", i,
 				 rc, zt_errname(rc));
-		zk_assert_bytes(flat, bytes, n);
+		zk_assert_bytes(flat, c.bytes, c.n);
 		free(flat);
 	}
-	for (int i = 0; i < LISTS; i++) {
-		int64_t off = 0;
-		assert_int_equal(ftruncate(out, 0), 0);
-		ssize_t r = zbl_splice_to(lists[i], out, &off, 0);
-		if (r != (ssize_t)n)
-			fail_msg("list %d: zbl_splice_to with the pipe cap reached returned %zd (%s)",
-				 i, r, zt_errname(r));
-		zk_assert_file(out, bytes, n);
-	}
-	for (int i = 0; i < LISTS; i++)
-		zbl_free(lists[i]);
-	close(f);
-	close(out);
-	free(bytes);
+	cap_lists_write_each(&c);
+	cap_lists_teardown(&c);
 }
 
 /* Child: the held lists are written before anything reads them. */
 static void child_pipe_cap_write_first(void **state)
 {
 	(void)state;
-	enum { LISTS = 24 };
-	size_t n = 100000;
-	int f = zk_pattern_file(n, 5), out = zk_temp_fd(0);
-	unsigned char *bytes = zk_pat_alloc(n, 5);
-	zbl_t *lists[LISTS];
+	struct cap_lists c;
 
-	for (int i = 0; i < LISTS; i++) {
-		int64_t off = 0;
-		lists[i] = zt_new();
-		assert_rc(zbl_splice_from(lists[i], f, &off, n, 0), n);
-	}
-	for (int i = 0; i < LISTS; i++) {
-		int64_t off = 0;
-		assert_int_equal(ftruncate(out, 0), 0);
-		ssize_t r = zbl_splice_to(lists[i], out, &off, 0);
-		if (r != (ssize_t)n)
-			fail_msg("list %d: zbl_splice_to with the pipe cap reached returned %zd (%s)",
-				 i, r, zt_errname(r));
-		zk_assert_file(out, bytes, n);
-	}
-	for (int i = 0; i < LISTS; i++)
-		zbl_free(lists[i]);
-	close(f);
-	close(out);
-	free(bytes);
+	cap_lists_setup(&c, 5);
+	cap_lists_write_each(&c);
+	cap_lists_teardown(&c);
 }
 
 /*
@@ -248,13 +252,13 @@ static void child_emfile_threads(void **state)
 		assert_rc(zbl_append_list(a[r], src), 0);
 		assert_rc(zbl_append_list(b[r], src), 0);
 		zbl_free(src);
-		out[r] = zk_temp_fd(0);
+		out[r] = zt_temp_fd(0);
 	}
 	/* Leave exactly one idle scratch pipe in the pool. */
 	zbl_pool_flush();
 	zbl_t *t = zk_pipe_list(1000, 8), *t2 = zt_new();
 	assert_rc(zbl_append_list(t2, t), 0);
-	int tf = zk_temp_fd(0);
+	int tf = zt_temp_fd(0);
 	assert_rc(zbl_splice_to(t, tf, NULL, 0), 1000);
 	close(tf);
 	zbl_free(t2);
@@ -311,26 +315,27 @@ static void test_splice_from_copies_when_no_pipe_can_be_created_and_held_pages_s
 	assert_int_equal(zk_run_child("emfile", 0, (uid_t)-1), 0);
 }
 
-static void test_pipe_cap_from_rlimit_nofile_falls_back_and_every_list_stays_readable(void **state)
+/* Runs child @name with RLIMIT_NOFILE 64, so that the library caps itself at 16 pipes. */
+static void run_pipe_cap_child(const char *test, const char *name)
 {
-	(void)state;
 	if (getenv("ZBL_VALGRIND")) {
 		printf("# skipped under valgrind: valgrind needs descriptors of its own above a 64-descriptor limit\n");
 		skip();
 	}
-	zk_watchdog(__func__, 60);
-	assert_int_equal(zk_run_child("pipe_cap", 64, (uid_t)-1), 0);
+	zk_watchdog(test, 60);
+	assert_int_equal(zk_run_child(name, 64, (uid_t)-1), 0);
+}
+
+static void test_pipe_cap_from_rlimit_nofile_falls_back_and_every_list_stays_readable(void **state)
+{
+	(void)state;
+	run_pipe_cap_child(__func__, "pipe_cap");
 }
 
 static void test_pipe_cap_from_rlimit_nofile_falls_back_and_every_list_stays_writable(void **state)
 {
 	(void)state;
-	if (getenv("ZBL_VALGRIND")) {
-		printf("# skipped under valgrind: valgrind needs descriptors of its own above a 64-descriptor limit\n");
-		skip();
-	}
-	zk_watchdog(__func__, 60);
-	assert_int_equal(zk_run_child("pipe_cap_write_first", 64, (uid_t)-1), 0);
+	run_pipe_cap_child(__func__, "pipe_cap_write_first");
 }
 
 /*

@@ -46,7 +46,7 @@ static int source_file_for(size_t idx)
 /* Fills @bl with the whole stream from a source of kind @k; returns the stream's bytes. */
 static void fill_from(zbl_t *bl, enum zk_kind k, size_t idx)
 {
-	size_t size = sizes[idx], have = 0;
+	size_t size = sizes[idx], have;
 	int fds[2] = { -1, -1 };
 	struct zk_writer w = { .buf = pattern, .len = size };
 	ssize_t r = 0, eof;
@@ -54,12 +54,7 @@ static void fill_from(zbl_t *bl, enum zk_kind k, size_t idx)
 	if (k == ZK_FILE) {
 		int fd = source_file_for(idx);
 		int64_t off = 0;
-		while (have < size) {
-			r = zbl_splice_from(bl, fd, &off, size - have, 0);
-			if (r <= 0)
-				break;
-			have += (size_t)r;
-		}
+		r = zk_splice_upto(bl, fd, &off, size, false, &have);
 		eof = zbl_splice_from(bl, fd, &off, 1, 0);
 		if (have != size)
 			fail_msg("zbl_splice_from(file) returned %zd (%s) after %zu of %zu bytes",
@@ -72,12 +67,7 @@ static void fill_from(zbl_t *bl, enum zk_kind k, size_t idx)
 	w.fd = fds[1];
 	w.end = k == ZK_PIPE ? 2 : 1; /* the writer closes a pipe's write end itself */
 	zk_writer_start(&w);
-	while (have < size) {
-		r = zbl_splice_from(bl, fds[0], NULL, size - have, 0);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	r = zk_splice_upto(bl, fds[0], NULL, size, false, &have);
 	eof = have == size ? zbl_splice_from(bl, fds[0], NULL, 1, 0) : 0;
 	if (have != size)
 		shutdown(fds[0], SHUT_RDWR);
@@ -100,10 +90,10 @@ static void drain_to(zbl_t *bl, enum zk_kind k, size_t size)
 	ssize_t r;
 
 	if (k == ZK_FILE) {
-		int fd = zk_temp_fd(0);
+		int fd = zt_temp_fd(0);
 		r = zbl_splice_to(bl, fd, NULL, ZBL_DRAIN);
 		if (r == (ssize_t)size)
-			zk_assert_file(fd, pattern, size);
+			assert_file_bytes(fd, pattern, size);
 		close(fd);
 		assert_rc(r, size);
 		return;

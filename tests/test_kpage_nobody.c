@@ -23,7 +23,7 @@ static void child_transfer_200m(void **state)
 {
 	(void)state;
 	size_t total = 200 * ZK_MiB, round = 4 * ZK_MiB, done = 0;
-	int fds[2], out = zk_temp_fd(0);
+	int fds[2], out = zt_temp_fd(0);
 	struct zk_writer w = { .seed = 200, .len = total, .chunk = ZK_MiB, .end = 1 };
 	zbl_t *bl = zt_new();
 
@@ -33,15 +33,12 @@ static void child_transfer_200m(void **state)
 	zk_writer_start(&w);
 	zbl_stats_reset();
 	while (done < total) {
-		size_t have = 0;
-		while (have < round) {
-			ssize_t r = zbl_splice_from(bl, fds[0], NULL, round - have, 0);
-			if (r <= 0) {
-				shutdown(fds[0], SHUT_RDWR);
-				fail_msg("zbl_splice_from returned %zd (%s) at byte %zu", r,
-					 zt_errname(r), done + have);
-			}
-			have += (size_t)r;
+		size_t have;
+		ssize_t in = zk_splice_upto(bl, fds[0], NULL, round, false, &have);
+		if (have < round) {
+			shutdown(fds[0], SHUT_RDWR);
+			fail_msg("zbl_splice_from returned %zd (%s) at byte %zu", in, zt_errname(in),
+				 done + have);
 		}
 		ssize_t r = zbl_splice_to(bl, out, NULL, ZBL_DRAIN);
 		if (r != (ssize_t)round)
@@ -96,25 +93,33 @@ static bool budget_left(void)
 	return ok;
 }
 
+/*
+ * Fills @held (room for @max) with lists of the @n bytes of the file @f as
+ * pipe pages until this user could not grow another pipe; returns how many.
+ */
+static size_t hold_lists_until_the_budget_is_spent(zbl_t **held, size_t max, int f, size_t n)
+{
+	size_t held_n = 0;
+
+	while (held_n < max && budget_left())
+		held[held_n++] = zk_list_spliced_from_file(f, n);
+	return held_n;
+}
+
 static void child_past_budget(void **state)
 {
 	(void)state;
 	enum { MAX_HELD = 400 };
-	size_t n = ZK_MiB, held_n = 0;
+	size_t n = ZK_MiB, held_n;
 	int f = zk_pattern_file(n, 300);
 	unsigned char *bytes = zk_pat_alloc(n, 300);
 	zbl_t *held[MAX_HELD];
 
 	assert_true(zk_pipe_budget_applies());
 	printf("# fs.pipe-user-pages-soft = %ld pages\n",
-	       zk_proc_long("/proc/sys/fs/pipe-user-pages-soft", -1));
+	       zbl__read_proc_long("/proc/sys/fs/pipe-user-pages-soft", -1));
 	/* Hold 1 MiB lists of pipe pages until the budget is spent. */
-	while (held_n < MAX_HELD && budget_left()) {
-		int64_t off = 0;
-		held[held_n] = zt_new();
-		assert_rc(zbl_splice_from(held[held_n], f, &off, n, 0), n);
-		held_n++;
-	}
+	held_n = hold_lists_until_the_budget_is_spent(held, MAX_HELD, f, n);
 	assert_false(budget_left());
 	zk_print_stats("held lists");
 	printf("# budget spent after %zu lists of 1 MiB\n", held_n);
@@ -122,22 +127,19 @@ static void child_past_budget(void **state)
 	/* A further transfer still delivers every byte, by copying. */
 	size_t tn = 4 * ZK_MiB + 17;
 	unsigned char *tb = zk_pat_alloc(tn, 301);
-	int fds[2], out = zk_temp_fd(0);
+	int fds[2], out = zt_temp_fd(0);
 	struct zk_writer w = { .buf = tb, .len = tn, .end = 1 };
 	zbl_t *bl = zt_new();
 	zk_pair(ZK_UNIX, fds);
 	w.fd = fds[1];
 	zk_writer_start(&w);
 	zbl_stats_reset();
-	size_t have = 0;
-	while (have < tn) {
-		ssize_t r = zbl_splice_from(bl, fds[0], NULL, tn - have, 0);
-		if (r <= 0) {
-			shutdown(fds[0], SHUT_RDWR);
-			fail_msg("zbl_splice_from past the budget returned %zd (%s) after %zu", r,
-				 zt_errname(r), have);
-		}
-		have += (size_t)r;
+	size_t have;
+	ssize_t in = zk_splice_upto(bl, fds[0], NULL, tn, false, &have);
+	if (have < tn) {
+		shutdown(fds[0], SHUT_RDWR);
+		fail_msg("zbl_splice_from past the budget returned %zd (%s) after %zu", in,
+			 zt_errname(in), have);
 	}
 	zk_writer_join(&w);
 	struct zbl_stats s = zk_stats();
@@ -146,17 +148,17 @@ static void child_past_budget(void **state)
 	assert_size_equal(s.bytes_spliced_in + s.bytes_copied_in, tn);
 	assert_list_bytes(bl, tb, tn);
 	assert_rc(zbl_splice_to(bl, out, NULL, ZBL_DRAIN), tn);
-	zk_assert_file(out, tb, tn);
+	assert_file_bytes(out, tb, tn);
 	close(fds[0]);
 	close(fds[1]);
 
 	/* The lists held from before stay readable and writable. */
-	int out2 = zk_temp_fd(0);
+	int out2 = zt_temp_fd(0);
 	ssize_t r = zbl_splice_to(held[0], out2, NULL, 0);
 	if (r != (ssize_t)n)
 		fail_msg("writing a held list (flags 0) past the budget returned %zd (%s)", r,
 			 zt_errname(r));
-	zk_assert_file(out2, bytes, n);
+	assert_file_bytes(out2, bytes, n);
 	unsigned char *flat = malloc(n);
 	int rc = zbl_copy_out(held[1], 0, n, flat);
 	if (rc != 0)
@@ -166,7 +168,7 @@ static void child_past_budget(void **state)
 	assert_int_equal(ftruncate(out2, 0), 0);
 	assert_int_equal(lseek(out2, 0, SEEK_SET), 0);
 	assert_rc(zbl_splice_to(held[2], out2, NULL, ZBL_DRAIN), n);
-	zk_assert_file(out2, bytes, n);
+	assert_file_bytes(out2, bytes, n);
 
 	for (size_t i = 0; i < held_n; i++)
 		zbl_free(held[i]);
@@ -186,22 +188,17 @@ static void child_past_budget_drain(void **state)
 {
 	(void)state;
 	enum { MAX_HELD = 400 };
-	size_t n = ZK_MiB, held_n = 0;
-	int f = zk_pattern_file(n, 302), out = zk_temp_fd(0);
+	size_t n = ZK_MiB, held_n;
+	int f = zk_pattern_file(n, 302), out = zt_temp_fd(0);
 	unsigned char *bytes = zk_pat_alloc(n, 302);
 	zbl_t *held[MAX_HELD];
 
-	while (held_n < MAX_HELD && budget_left()) {
-		int64_t off = 0;
-		held[held_n] = zt_new();
-		assert_rc(zbl_splice_from(held[held_n], f, &off, n, 0), n);
-		held_n++;
-	}
+	held_n = hold_lists_until_the_budget_is_spent(held, MAX_HELD, f, n);
 	for (size_t i = 0; i < held_n; i++) {
 		int64_t off = 0;
 		assert_int_equal(ftruncate(out, 0), 0);
 		assert_rc(zbl_splice_to(held[i], out, &off, ZBL_DRAIN), n);
-		zk_assert_file(out, bytes, n);
+		assert_file_bytes(out, bytes, n);
 		zbl_free(held[i]);
 	}
 	close(out);

@@ -364,12 +364,7 @@ static void eintr_source_once(enum zk_kind k)
 	w.fd = fds[1];
 	zk_writer_start(&w);
 	pester_start(&p);
-	while (have < n) {
-		r = zbl_splice_from(bl, fds[0], NULL, n - have, 0);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
+	r = zk_splice_upto(bl, fds[0], NULL, n, false, &have);
 	pester_stop(&p);
 	if (have < n)
 		shutdown(fds[0], SHUT_RDWR);
@@ -424,18 +419,13 @@ static void eintr_sink_once(enum zk_kind k, enum list_kind lk, unsigned flags)
 	struct pester p;
 
 	zk_pair(k, fds);
-	if (k == ZK_TCP) {
-		/* Small buffers, so that the writer has to wait for the reader. */
-		int sz = 64 * 1024;
-		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
+	if (k == ZK_TCP)
+		zk_set_socket_buffers(fds, 64 * 1024); /* the writer has to wait for the reader */
 	zk_reader_start(&rd, fds[0], n + 1);
 	pester_start(&p);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	ssize_t r = flags == ZK_WRITE_FD ? zbl_write_fd(bl, fds[1])
-					 : zbl_splice_to(bl, fds[1], NULL, flags);
+	ssize_t r = zk_write_call(bl, fds[1], flags);
 	pester_stop(&p);
 	zk_end_writes(k, &fds[1]);
 	zk_reader_join(&rd);

@@ -154,18 +154,6 @@ static void test_cmp_and_contents_equal_compare_pipe_pages_by_their_bytes(void *
 	free(bytes);
 }
 
-static char *hexdump_str(const zbl_t *bl)
-{
-	char *s = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&s, &n);
-
-	assert_non_null(f);
-	assert_rc(zbl_hexdump(bl, f), 0);
-	fclose(f);
-	return s;
-}
-
 static void test_hexdump_of_pipe_pages_equals_hexdump_of_the_same_bytes_in_memory(void **state)
 {
 	(void)state;
@@ -173,28 +161,20 @@ static void test_hexdump_of_pipe_pages_equals_hexdump_of_the_same_bytes_in_memor
 	/* Pattern, a run of zeros (folded to '*'), pattern again, odd length. */
 	size_t n = 1000 + 5000 + 1237;
 	unsigned char *bytes = calloc(1, n);
-	int sv[2];
 
 	assert_non_null(bytes);
 	zk_pat_fill(bytes, 1000, 5, 0);
 	zk_pat_fill(bytes + 6000, 1237, 5, 6000);
-	struct zk_writer w = { .buf = bytes, .len = n, .chunk = 3000, .end = 1 };
 	zbl_t *bl = zt_new(), *mem = zt_new();
-	zk_pair(ZK_UNIX, sv);
-	w.fd = sv[1];
-	zk_writer_start(&w);
-	zk_splice_in(bl, sv[0], n);
-	zk_writer_join(&w);
-	close(sv[0]);
-	close(sv[1]);
+	zk_splice_from_writer(bl, ZK_UNIX, (struct zk_writer){ .buf = bytes, .len = n, .chunk = 3000 });
 	assert_rc(zbl_append(mem, bytes, n), 0);
 
 	zbl_stats_reset();
-	char *h1 = hexdump_str(bl), *h2 = hexdump_str(mem);
+	char *h1 = zt_hexdump_str(bl), *h2 = zt_hexdump_str(mem);
 	assert_string_equal(h1, h2);
 	assert_non_null(strstr(h1, "\n*\n"));
 	free(h1);
-	h1 = hexdump_str(bl);
+	h1 = zt_hexdump_str(bl);
 	assert_string_equal(h1, h2);
 	zk_assert_stats(.bytes_materialized = n, .materializations = blocks_of(bl),
 			.bytes_teed = n);

@@ -35,11 +35,8 @@ static struct drain_result drain_slowly(zbl_t *bl, enum zk_kind k, const unsigne
 	ssize_t r = 0;
 
 	zk_pair(k, fds);
-	if (zk_is_socket(k)) {
-		int sz = 32 * 1024;
-		setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	}
+	if (zk_is_socket(k))
+		zk_set_socket_buffers(fds, 32 * 1024);
 	zk_set_nonblock(fds[1], true);
 	zk_reader_start(&rd, fds[0], n + 1);
 	while (zbl_length(bl)) {
@@ -78,49 +75,39 @@ static struct drain_result drain_slowly(zbl_t *bl, enum zk_kind k, const unsigne
 	return res;
 }
 
+/* A list of pipe pages (pattern @seed) alone drained to a slow reader of kind @k. */
+static void drain_pipe_pages_slowly(enum zk_kind k, uint64_t seed)
+{
+	size_t n = 4 * ZK_MiB + 3;
+	unsigned char *bytes = zk_pat_alloc(n, seed);
+	zbl_t *bl = zk_pipe_list(n, seed);
+
+	zbl_stats_reset();
+	drain_slowly(bl, k, bytes, n);
+	zk_assert_stats(.bytes_spliced_out = n);
+	zbl_free(bl);
+	free(bytes);
+}
+
 static void test_nonblocking_drain_of_pipe_pages_to_a_slow_tcp_reader_loses_nothing(void **state)
 {
 	(void)state;
 	zk_begin(30);
-	size_t n = 4 * ZK_MiB + 3;
-	unsigned char *bytes = zk_pat_alloc(n, 1);
-	zbl_t *bl = zk_pipe_list(n, 1);
-
-	zbl_stats_reset();
-	drain_slowly(bl, ZK_TCP, bytes, n);
-	zk_assert_stats(.bytes_spliced_out = n);
-	zbl_free(bl);
-	free(bytes);
+	drain_pipe_pages_slowly(ZK_TCP, 1);
 }
 
 static void test_nonblocking_drain_of_pipe_pages_to_a_slow_unix_reader_loses_nothing(void **state)
 {
 	(void)state;
 	zk_begin(30);
-	size_t n = 4 * ZK_MiB + 3;
-	unsigned char *bytes = zk_pat_alloc(n, 2);
-	zbl_t *bl = zk_pipe_list(n, 2);
-
-	zbl_stats_reset();
-	drain_slowly(bl, ZK_UNIX, bytes, n);
-	zk_assert_stats(.bytes_spliced_out = n);
-	zbl_free(bl);
-	free(bytes);
+	drain_pipe_pages_slowly(ZK_UNIX, 2);
 }
 
 static void test_nonblocking_drain_of_pipe_pages_to_a_slow_pipe_reader_loses_nothing(void **state)
 {
 	(void)state;
 	zk_begin(30);
-	size_t n = 4 * ZK_MiB + 3;
-	unsigned char *bytes = zk_pat_alloc(n, 3);
-	zbl_t *bl = zk_pipe_list(n, 3);
-
-	zbl_stats_reset();
-	drain_slowly(bl, ZK_PIPE, bytes, n);
-	zk_assert_stats(.bytes_spliced_out = n);
-	zbl_free(bl);
-	free(bytes);
+	drain_pipe_pages_slowly(ZK_PIPE, 3);
 }
 
 /* The blocks are shared with another list: every partial write tees again. */
@@ -246,7 +233,7 @@ static void read_while_writing(int rounds, int writes, bool drain_last)
 	for (int round = 0; round < rounds; round++) {
 		zbl_t *src = zk_pipe_list(n, 10), *a = zt_new(), *b = zt_new();
 		size_t blocks = zbl_segments(src);
-		int fd = zk_temp_fd(0);
+		int fd = zt_temp_fd(0);
 		pthread_barrier_t start;
 		pthread_t tr, tw;
 		struct shared_job r = { .bl = a, .want = bytes, .n = n, .crc = crc, .rounds = 3,

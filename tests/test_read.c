@@ -202,11 +202,9 @@ static void test_rebuild_of_large_list_keeps_bytes(void **state)
 {
 	(void)state;
 	size_t len = 1 << 20;
-	unsigned char *data = malloc(len);
+	unsigned char *data = zt_random_bytes(len, 5);
 	zbl_t *bl = zt_new();
 
-	assert_non_null(data);
-	zt_fill_random(data, len, 5);
 	for (size_t off = 0; off < len; off += 4096)
 		assert_rc(zbl_append_ref(bl, data + off, 4096, NULL, NULL), 0);
 	assert_rc(zbl_rebuild(bl), 0);

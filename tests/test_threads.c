@@ -11,7 +11,6 @@
  */
 #include "zbl_test.h"
 
-#include <isa-l/crc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -41,11 +40,6 @@ static void assert_worker_ok(const struct worker *w)
 		fail_msg("worker %d: %s", w->id, w->failure);
 }
 
-static uint32_t ref_crc(const void *p, size_t len, uint32_t seed)
-{
-	return crc32_iscsi((unsigned char *)p, (int)len, seed);
-}
-
 /*
  * The shared list every thread starts from: library memory, two borrowed
  * buffers with release callbacks, and a library block with tail room last.
@@ -65,15 +59,13 @@ static void shared_build(struct shared *sh)
 	size_t pos = 0;
 
 	sh->len = LIB1 + REF1 + REF2 + LIB2;
-	sh->model = malloc(sh->len);
+	sh->model = zt_random_bytes(sh->len, 70);
 	sh->ref1 = malloc(REF1);
 	sh->ref2 = malloc(REF2);
-	assert_non_null(sh->model);
 	assert_non_null(sh->ref1);
 	assert_non_null(sh->ref2);
 	atomic_init(&sh->released1, 0);
 	atomic_init(&sh->released2, 0);
-	zt_fill_random(sh->model, sh->len, 70);
 	memcpy(sh->ref1, sh->model + LIB1, REF1);
 	memcpy(sh->ref2, sh->model + LIB1 + REF1, REF2);
 	sh->base = zt_new();
@@ -105,7 +97,7 @@ static void *reader_main(void *arg)
 	uint64_t rs = 1000 + (uint64_t)w->id;
 
 	for (int i = 0; i < 4; i++)
-		want[i] = ref_crc(w->model, w->len, seeds[i]);
+		want[i] = zt_ref_crc32c(w->model, w->len, seeds[i]);
 	pthread_barrier_wait(w->start);
 	W_CHECK(w, buf && slice && mine, "out of memory");
 	for (int it = 0; it < w->iters; it++) {
@@ -127,7 +119,7 @@ static void *reader_main(void *arg)
 		rc = zbl_substr_of(slice, w->bl, off, n);
 		W_CHECK(w, rc == 0, "iteration %d: substr_of = %d", it, rc);
 		got = zbl_crc32c(slice, seed);
-		W_CHECK(w, got == ref_crc(w->model + off, n, seed),
+		W_CHECK(w, got == zt_ref_crc32c(w->model + off, n, seed),
 			"iteration %d: crc32c of slice [%zu, +%zu) wrong", it, off, n);
 		rc = zbl_iter_init(&iter, w->bl, off);
 		W_CHECK(w, rc == 0, "iteration %d: iter_init = %d", it, rc);
@@ -396,7 +388,7 @@ static void *read_once_main(void *arg)
 	if (w->id % 2) {
 		uint32_t got = zbl_crc32c(w->bl, 0);
 
-		W_CHECK(w, got == ref_crc(w->model, w->len, 0), "crc32c of kernel pages wrong");
+		W_CHECK(w, got == zt_ref_crc32c(w->model, w->len, 0), "crc32c of kernel pages wrong");
 	} else {
 		rc = zbl_copy_out(w->bl, 0, w->len, buf);
 		W_CHECK(w, rc == 0, "copy_out = %d", rc);
@@ -439,11 +431,9 @@ static void test_threads_reading_shared_file_pages_materialize_them_once(void **
 {
 	(void)state;
 	enum { LEN = 400000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 71);
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 71);
 	fd = zt_temp_file(data, LEN);
 	for (int round = 0; round < 10; round++) {
 		zbl_t *src = zt_new();
@@ -460,11 +450,9 @@ static void test_threads_reading_shared_pipe_pages_materialize_them_once(void **
 {
 	(void)state;
 	enum { LEN = 200000 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 72);
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 72);
 	fd = zt_temp_file(data, LEN);
 	for (int round = 0; round < 10; round++) {
 		zbl_t *src = zt_new();
@@ -531,11 +519,9 @@ static void test_threads_writing_and_reading_shared_pipe_pages(void **state)
 {
 	(void)state;
 	enum { LEN = 150000, NT = 4 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 73);
 	int fd;
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 73);
 	fd = zt_temp_file(data, LEN);
 	for (int round = 0; round < 5; round++) {
 		zbl_t *src = zt_new();
@@ -569,7 +555,7 @@ static void *crc_main(void *arg)
 	uint32_t want[3];
 
 	for (int i = 0; i < 3; i++)
-		want[i] = ref_crc(w->model, w->len, seeds[i]);
+		want[i] = zt_ref_crc32c(w->model, w->len, seeds[i]);
 	pthread_barrier_wait(w->start);
 	for (int it = 0; it < w->iters; it++) {
 		uint32_t got = zbl_crc32c(w->bl, seeds[it % 3]);
@@ -585,13 +571,11 @@ static void test_concurrent_crc_with_different_seeds_on_one_block(void **state)
 {
 	(void)state;
 	enum { LEN = 1 << 20, NT = 4 };
-	unsigned char *data = malloc(LEN);
+	unsigned char *data = zt_random_bytes(LEN, 74);
 	zbl_t *base = zt_new();
 	struct worker w[NT];
 	void *(*fn[NT])(void *) = { crc_main, crc_main, crc_main, crc_main };
 
-	assert_non_null(data);
-	zt_fill_random(data, LEN, 74);
 	assert_rc(zbl_append(base, data, LEN), 0);
 	for (int i = 0; i < NT; i++) {
 		w[i].bl = zt_new();

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <isa-l/crc.h>
 
 #include <zbl.h>
 
@@ -241,27 +242,14 @@ static inline void zt_fill_random(void *buf, size_t len, uint64_t seed)
 		p[i] = (unsigned char)(zt_rand(&st) >> 56);
 }
 
-/*
- * Creates an unlinked temporary regular file holding @len bytes of @data and
- * returns a read-write descriptor positioned at offset 0.
- */
-static inline int zt_temp_file(const void *data, size_t len)
+/* Returns @len malloc'ed bytes filled by zt_fill_random() from @seed (never NULL). */
+static inline unsigned char *zt_random_bytes(size_t len, uint64_t seed)
 {
-	char path[] = "/tmp/zbl-test-XXXXXX";
-	int fd = mkstemp(path);
-	const char *p = data;
+	unsigned char *p = malloc(len ? len : 1);
 
-	assert_true(fd >= 0);
-	unlink(path);
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		assert_true(w > 0);
-		p += w;
-		len -= (size_t)w;
-	}
-	assert_true(lseek(fd, 0, SEEK_SET) == 0);
-	return fd;
+	assert_non_null(p);
+	zt_fill_random(p, len, seed);
+	return p;
 }
 
 /* Reads exactly @len bytes from @fd (looping over short reads); fails the test on EOF/error. */
@@ -299,6 +287,33 @@ static inline void zt_write_full(int fd, const void *buf, size_t len)
 	}
 }
 
+/*
+ * Creates an unlinked empty temporary regular file and returns a descriptor
+ * open read-write, close-on-exec, with the extra open(2) @flags (O_APPEND...).
+ */
+static inline int zt_temp_fd(int flags)
+{
+	char path[] = "/tmp/zbl-test-XXXXXX";
+	int fd = mkostemp(path, O_CLOEXEC | flags);
+
+	assert_true(fd >= 0);
+	unlink(path);
+	return fd;
+}
+
+/*
+ * Creates an unlinked temporary regular file holding @len bytes of @data and
+ * returns a read-write descriptor positioned at offset 0.
+ */
+static inline int zt_temp_file(const void *data, size_t len)
+{
+	int fd = zt_temp_fd(0);
+
+	zt_write_full(fd, data, len);
+	assert_true(lseek(fd, 0, SEEK_SET) == 0);
+	return fd;
+}
+
 /* Reads the whole regular file behind @fd from offset 0 with pread (position untouched). */
 static inline unsigned char *zt_file_contents(int fd, size_t *len_out)
 {
@@ -317,6 +332,93 @@ static inline unsigned char *zt_file_contents(int fd, size_t *len_out)
 	}
 	*len_out = done;
 	return buf;
+}
+
+/* Asserts the regular file behind @fd holds exactly @len bytes equal to @data. */
+#define assert_file_bytes(fd, data, len) \
+	zt_assert_file_bytes((fd), (data), (len), #fd, __FILE__, __LINE__)
+
+static inline void zt_assert_file_bytes(int fd, const void *data, size_t len, const char *name,
+					const char *file, int line)
+{
+	size_t have;
+	unsigned char *got = zt_file_contents(fd, &have);
+	const unsigned char *want = data;
+
+	if (have != len) {
+		free(got);
+		fail_msg("%s:%d: the file behind %s holds %zu bytes, expected %zu", file, line,
+			 name, have, len);
+	}
+	if (len && memcmp(got, want, len) != 0) {
+		for (size_t i = 0; i < len; i++) {
+			if (got[i] != want[i]) {
+				unsigned g = got[i];
+
+				free(got);
+				fail_msg("%s:%d: the file behind %s differs at byte %zu of %zu: "
+					 "0x%02x, expected 0x%02x", file, line, name, i, len, g,
+					 want[i]);
+			}
+		}
+	}
+	free(got);
+}
+
+/*
+ * The reference CRC-32C (ISA-L's crc32_iscsi, Ceph's convention: no
+ * inversion) of @len bytes at @data, in pieces small enough for its int
+ * length. Uses no cmocka assertion, so worker threads may call it.
+ */
+static inline uint32_t zt_ref_crc32c(const void *data, size_t len, uint32_t seed)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		size_t n = len > (1u << 30) ? (1u << 30) : len;
+
+		seed = crc32_iscsi((unsigned char *)p, (int)n, seed);
+		p += n;
+		len -= n;
+	}
+	return seed;
+}
+
+/* Returns what zbl_hexdump(bl) writes, as a malloc'ed NUL-terminated string. */
+static inline char *zt_hexdump_str(const zbl_t *bl)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	assert_non_null(f);
+	assert_rc(zbl_hexdump(bl, f), 0);
+	assert_int_equal(fclose(f), 0);
+	assert_non_null(buf);
+	return buf;
+}
+
+/*
+ * Appends @len bytes of @data to @bl in pieces of 1 to @maxpiece bytes, each
+ * copied (zbl_append) or borrowed (zbl_append_ref) at random: sizes and
+ * choices come from *@rs, which moves on by two numbers a piece.
+ */
+static inline void zt_append_random_pieces(zbl_t *bl, const void *data, size_t len,
+					   size_t maxpiece, uint64_t *rs)
+{
+	const unsigned char *p = data;
+
+	for (size_t pos = 0; pos < len;) {
+		size_t n = 1 + zt_rand(rs) % maxpiece;
+
+		if (n > len - pos)
+			n = len - pos;
+		if (zt_rand(rs) & 1)
+			assert_rc(zbl_append(bl, p + pos, n), 0);
+		else
+			assert_rc(zbl_append_ref(bl, p + pos, n, NULL, NULL), 0);
+		pos += n;
+	}
 }
 
 static inline bool zt_is_pow2(size_t a)

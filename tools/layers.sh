@@ -26,7 +26,7 @@ ORDER='
 2 kind_mem kind_ref kind_file kind_pipe block
 3 list iter crc rebuild hexdump
 4 move_in move_out
-5 caps
+5 ring_uring ring caps
 '
 
 ranks=$(mktemp)
