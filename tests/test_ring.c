@@ -223,7 +223,7 @@ static int df_open_runner(struct df_seq *s, struct df_runner *r, const char *nam
 			zk_set_nonblock(r->rfd[c], true);
 			zk_set_nonblock(r->wfd[c], true);
 		}
-	r->file_out = zk_temp_fd(0);
+	r->file_out = zt_temp_fd(0);
 	/* Its own open file description: positions are not shared. */
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", s->file_in_fd);
@@ -1478,7 +1478,7 @@ static void test_writes_and_fsyncs_on_one_file_run_in_submission_order(void **st
 	zbl_ring_t *r = zr_open(state);
 	enum { W = 8 };
 	struct zr_op w[W] = { { 0 } }, sync1 = { 0 }, sync2 = { 0 }, last = { 0 };
-	int f = zk_temp_fd(0);
+	int f = zt_temp_fd(0);
 	uint64_t rng = 77;
 	struct zr_release rel = { 0 };
 	size_t nrefs = 0;
@@ -1533,7 +1533,7 @@ static void test_writes_and_fsyncs_on_one_file_run_in_submission_order(void **st
 				 "(number %d)", i, w[i].order, sync1.order);
 	if (last.order > sync2.order)
 		fail_msg("the last write's callback ran after the fsync queued behind it");
-	zk_assert_file(f, want, want_len);
+	assert_file_bytes(f, want, want_len);
 	zbl_ring_free(r);
 	assert_size_equal(atomic_load(&rel.calls), nrefs);
 	close(f);
@@ -1841,7 +1841,7 @@ static void test_free_with_operations_in_flight_runs_every_callback_once(void **
 	struct zr_release rel = { 0 };
 	size_t nrefs = 0, big = 4 * ZK_MiB;
 	unsigned char *data = zk_pat_alloc(big, 61);
-	int sv[2], p[2], t[2], f = zk_temp_fd(0);
+	int sv[2], p[2], t[2], f = zt_temp_fd(0);
 	struct closer cl;
 	zbl_t *in = zt_new(), *bl;
 

@@ -131,7 +131,7 @@ static void aligned_all_direct(zbl_ring_t *r)
 	assert_size_equal(s.bytes_direct, len);
 	assert_size_equal(s.bytes_staged, 0);
 	assert_size_equal(s.fallbacks, 0);
-	zk_assert_file(buffered, buf, len);
+	assert_file_bytes(buffered, buf, len);
 	zbl_free(bl);
 	if (r)
 		zbl_ring_free(r);
@@ -170,7 +170,7 @@ static void unaligned_writes(zbl_ring_t *r)
 	};
 	size_t ncases = sizeof(cases) / sizeof(cases[0]), base = 2 * ZK_MiB;
 	uint64_t rng = 0xD10;
-	int buffered, fd = dio_open(&buffered), ref = zk_temp_fd(0);
+	int buffered, fd = dio_open(&buffered), ref = zt_temp_fd(0);
 	unsigned char *init = zk_pat_alloc(base, 72);
 	struct zr_release rel = { 0 };
 	size_t nrefs = 0;
@@ -275,7 +275,7 @@ static void test_direct_and_staged_bytes_split_as_the_alignment_says(void **stat
 	assert_non_null(want);
 	memcpy(want, buf, 1000);
 	memcpy(want + 1000, buf, len);
-	zk_assert_file(buffered, want, len + 1000);
+	assert_file_bytes(buffered, want, len + 1000);
 	free(want);
 	zbl_ring_free(r);
 	zbl_free(bl);
@@ -423,7 +423,7 @@ static void received_object_stages_at_most_its_last_page(zbl_ring_t *r)
 			 "partial page (%zu bytes) may be", (unsigned long long)s.bytes_staged,
 			 len % 4096);
 	assert_true(s.bytes_direct >= len - 4096);
-	zk_assert_file(buffered, obj, len);
+	assert_file_bytes(buffered, obj, len);
 	zbl_free(bl);
 	if (r)
 		zbl_ring_free(r);
@@ -473,7 +473,7 @@ static void test_direct_writes_then_fdatasync_complete_in_order(void **state)
 			fail_msg("write %d's callback ran after the fdatasync queued behind it", i);
 	}
 	zr_assert_result(&sync, r, 0, "fdatasync");
-	zk_assert_file(buffered, data, total);
+	assert_file_bytes(buffered, data, total);
 	zbl_ring_free(r);
 	free(data);
 	close(fd);
