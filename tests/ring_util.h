@@ -399,7 +399,8 @@ static inline void zr_append_pipe_pages(zbl_t *bl, const void *data, size_t len)
 	int p[2];
 	size_t have = 0;
 
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fail_msg("pipe2: %s (%d descriptors open)", strerror(errno), zk_fd_count());
 	if (len > 60000 && fcntl(p[1], F_SETPIPE_SZ, (int)ZK_MiB) < (int)len)
 		fail_msg("cannot grow a pipe to hold %zu bytes: %s", len, strerror(errno));
 	zt_write_full(p[1], data, len);
@@ -424,9 +425,12 @@ enum {
 	ZR_ALL = 15,
 };
 
+#define ZR_PIECES_MAX 32
+
 /*
  * A list holding @len bytes equal to @data, in pieces of the kinds in @kinds
- * chosen at random (@rng), of random sizes up to @piece_max. ZR_REF pieces
+ * chosen at random (@rng), of random sizes up to @piece_max (but at least
+ * len / ZR_PIECES_MAX). ZR_REF pieces
  * refer to @data itself, which must stay unchanged until @rel has counted
  * *nrefs releases (nrefs is increased by the pieces added).
  */
@@ -449,6 +453,10 @@ static inline zbl_t *zr_mixed_list(const unsigned char *data, size_t len, uint64
 	while (off < len) {
 		size_t n = 1 + zt_rand(rng) % (piece_max ? piece_max : 1);
 		unsigned k = choice[zt_rand(rng) % nchoice];
+
+		/* At most about ZR_PIECES_MAX pieces: each pipe piece holds descriptors. */
+		if (n < len / ZR_PIECES_MAX)
+			n = len / ZR_PIECES_MAX;
 
 		if (n > len - off)
 			n = len - off;
@@ -477,17 +485,19 @@ static inline zbl_t *zr_mixed_list(const unsigned char *data, size_t len, uint64
 
 /*
  * A TCP connection over 127.0.0.1: fds[0] accepted, fds[1] connected. With
- * @small, fds[0]'s receive buffer and fds[1]'s send buffer are set to their
- * minimum before the connection is made (so the first advertised window is
- * small too): then at most a few tens of KiB written to fds[1] can wait in
- * the kernel while nobody reads fds[0].
+ * @small, fds[0]'s receive buffer and fds[1]'s send buffer are set to 16 KiB
+ * (the kernel doubles it) before the connection is made, so the first
+ * advertised window is small too: then only about 100 KiB written to fds[1]
+ * can wait in the kernel while nobody reads fds[0]. Not the minimum: with a
+ * receive buffer of a few KiB, loopback TCP shrinks its window below one
+ * segment and crawls on window probes (5 KiB in 4 s, measured here).
  */
 static inline void zr_tcp_pair(int fds[2], bool small)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int tiny = 1; /* the kernel raises it to its minimum */
+	int tiny = 16384;
 
 	assert_true(l >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

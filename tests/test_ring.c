@@ -111,11 +111,12 @@ static void buf_add(struct buf *m, const void *p, size_t n)
 
 static void buf_put(struct buf *m, size_t off, const void *p, size_t n)
 {
+	if (!n)
+		return; /* writing nothing at an offset leaves a file as it was */
 	if (off + n > m->len) {
 		size_t old = m->len;
-		buf_add(m, NULL, 0);
 		if (off + n > m->cap) {
-			size_t cap = m->cap;
+			size_t cap = m->cap ? m->cap : 4096;
 			while (cap < off + n)
 				cap *= 2;
 			m->b = realloc(m->b, cap);
@@ -1072,8 +1073,8 @@ static void assert_ring_op_counts(bool uring, const struct zbl_stats *s, uint64_
 }
 
 /*
- * 256 KiB of caller memory (zbl_append_ref) written to a TCP peer whose
- * buffers are at their minimum and which does not read: the operation
+ * 1 MiB of caller memory (zbl_append_ref) written to a TCP peer whose
+ * buffers are small and which does not read: the operation
  * cannot complete, and the memory stays referenced (the list itself was
  * freed right after submission). Once the peer has read everything the
  * write completes; the release callback follows, from zbl_ring_run, once the
@@ -1084,7 +1085,7 @@ static void test_borrowed_memory_is_released_only_after_the_peer_read_it(void **
 	zk_begin(30);
 	zbl_ring_t *r = zr_open(state);
 	bool uring = zr_is_uring(r);
-	size_t len = 256 * ZK_KiB;
+	size_t len = ZK_MiB;
 	unsigned char *buf = NULL;
 	struct zr_release rel = { 0 };
 	struct zr_op op = { 0 };
@@ -1104,7 +1105,7 @@ static void test_borrowed_memory_is_released_only_after_the_peer_read_it(void **
 
 	zr_pump_for(r, NULL, 0, 300);
 	if (op.calls)
-		fail_msg("a 256 KiB write to a peer that reads nothing completed (result %zd): the "
+		fail_msg("a 1 MiB write to a peer that reads nothing completed (result %zd): the "
 			 "socket buffers are larger than this test assumes", op.result);
 	if (atomic_load(&rel.calls))
 		fail_msg("the release callback ran while the write was still in progress and the "
@@ -1112,8 +1113,8 @@ static void test_borrowed_memory_is_released_only_after_the_peer_read_it(void **
 
 	/* The peer reads everything. */
 	zr_sink_open(&sink, fds[0]);
-	zr_pump(r, &op, 1, &sink, 1, 10000, "256 KiB write to a reading peer");
-	zr_assert_result(&op, r, len, "256 KiB of borrowed memory to TCP");
+	zr_pump(r, &op, 1, &sink, 1, 10000, "1 MiB write to a reading peer");
+	zr_assert_result(&op, r, len, "1 MiB of borrowed memory to TCP");
 	long long t0 = zr_now_ms();
 	while (sink.len < len && zr_now_ms() - t0 < 5000) {
 		zr_sink_drain(&sink);
@@ -1142,7 +1143,7 @@ static void test_borrowed_memory_is_released_only_after_the_peer_read_it(void **
 	assert_int_equal(atomic_load(&rel.calls), 1);
 
 	zbl_stats_get(&s);
-	print_zc_stats("256 KiB borrowed memory to a TCP loopback peer", &s);
+	print_zc_stats("1 MiB of borrowed memory to a TCP loopback peer", &s);
 	assert_ring_op_counts(uring, &s, 1);
 	if (s.bytes_sent_zerocopy + s.bytes_zerocopy_copied > 0) {
 		/* Loopback always copies: a zero-copy send here must have been reported copied. */
@@ -1540,6 +1541,176 @@ static void test_writes_and_fsyncs_on_one_file_run_in_submission_order(void **st
 	for (int i = 0; i <= W; i++)
 		free(d[i]);
 	free(want);
+}
+
+/* ======================================================================== */
+/* zbl_ring_run never waits on a descriptor that is not ready                */
+/* ======================================================================== */
+
+/*
+ * Runs @fn(@flags) in a forked child and fails unless it exits 0 within
+ * @ms: a zbl_ring_run that blocks would otherwise hang the whole program.
+ * The child reports a wrong result through its exit status.
+ */
+static void zr_bounded_child(int (*fn)(unsigned flags), unsigned flags, int ms, const char *what)
+{
+	pid_t pid;
+	int st = 0;
+
+	if (getenv("ZBL_VALGRIND"))
+		ms *= 20;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(0);
+		_exit(fn(flags));
+	}
+	long long end = zr_now_ms() + ms;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (zr_now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("%s: still inside the ring after %d ms (zbl_ring_run waited on a "
+				 "descriptor that was not ready, or spun)", what, ms);
+		}
+		usleep(2000);
+	}
+	if (WIFSIGNALED(st))
+		fail_msg("%s: the child was killed by signal %d", what, WTERMSIG(st));
+	if (WEXITSTATUS(st) != 0)
+		fail_msg("%s: the child found a wrong result (status %d, see its output)", what,
+			 WEXITSTATUS(st));
+}
+
+static void slots_cb(zbl_ring_t *r, ssize_t res, void *a)
+{
+	(void)r;
+	*(ssize_t *)a = res;
+}
+
+/*
+ * A pipe's capacity is counted in slots, not bytes: 15 of its 16 slots hold a
+ * byte each (spliced file pages do not merge), and the list to write is 3
+ * bytes of memory (which take the last slot) then 100 bytes of a file range.
+ * zbl_ring_run(ring, 0, 0) must come back at once, and the write finish once
+ * the pipe is read.
+ */
+static int pipe_slots_child(unsigned flags)
+{
+	char buf[4096];
+	int f = zt_temp_fd(0), p[2];
+	ssize_t res = 1234;
+
+	memset(buf, 'f', sizeof(buf));
+	if (pwrite(f, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) || pipe2(p, O_CLOEXEC) < 0)
+		return 10;
+	for (int i = 0; i < 15; i++) {
+		loff_t o = i;
+		if (splice(f, &o, p[1], NULL, 1, 0) != 1)
+			return 11;
+	}
+	zbl_t *bl = zbl_new();
+	zbl_append(bl, "abc", 3);
+	zbl_append_file(bl, f, 0, 100);
+	zbl_ring_t *r = zbl_ring_new(0, flags);
+	if (!r || zbl_ring_write(r, bl, p[1], -1, 0, slots_cb, &res) != 0)
+		return 12;
+	int n = zbl_ring_run(r, 0, 0);
+	printf("# %s ring: zbl_ring_run(ring, 0, 0) with the pipe's slots spent returned %d\n",
+	       zbl_ring_backend(r), n);
+	fflush(stdout);
+	/* The reader comes: 15 + 3 + 100 bytes. */
+	size_t got = 0;
+	zk_set_nonblock(p[0], true);
+	for (int i = 0; i < 2000 && (res == 1234 || got < 118); i++) {
+		ssize_t k = read(p[0], buf, sizeof(buf));
+		if (k > 0)
+			got += (size_t)k;
+		zbl_ring_run(r, 0, 0);
+		usleep(1000);
+	}
+	zbl_ring_free(r);
+	zbl_free(bl);
+	if (res != 103 || got != 118) {
+		printf("# write result %zd (expected 103), %zu bytes read (expected 118)\n", res, got);
+		return 1;
+	}
+	return 0;
+}
+
+static void test_run_does_not_block_when_a_pipe_runs_out_of_slots_mid_list(void **state)
+{
+	zk_begin(30);
+	zbl_ring_t *r = zr_open(state); /* checks the engine, or skips */
+	unsigned flags = zr_engine_of(state)->flags;
+
+	zbl_ring_free(r);
+	zr_bounded_child(pipe_slots_child, flags, 5000, "a write to a pipe whose slots run out");
+}
+
+/*
+ * The peer of an AF_UNIX socket has shut down its writing side (so the
+ * socket polls POLLRDHUP for good), and a file range larger than the socket
+ * buffer is written to it while the peer does not read: the write waits for
+ * room, and zbl_ring_run(ring, 0, 0) must come back. Once the peer reads,
+ * the write completes.
+ */
+static int half_closed_child(unsigned flags)
+{
+	size_t len = ZK_MiB;
+	unsigned char *buf = malloc(len);
+	int sv[2];
+	ssize_t res = 1234;
+
+	if (!buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return 10;
+	memset(buf, 'h', len);
+	int f = zt_temp_fd(0);
+	if (pwrite(f, buf, len, 0) != (ssize_t)len)
+		return 11;
+	shutdown(sv[1], SHUT_WR);
+	zbl_t *bl = zbl_new();
+	zbl_append_file(bl, f, 0, len);
+	close(f);
+	zbl_ring_t *r = zbl_ring_new(0, flags);
+	if (!r || zbl_ring_write(r, bl, sv[0], -1, 0, slots_cb, &res) != 0)
+		return 12;
+	for (int i = 0; i < 3; i++) {
+		int n = zbl_ring_run(r, 0, 0);
+		printf("# %s ring: zbl_ring_run(ring, 0, 0) on a half-closed socket returned %d\n",
+		       zbl_ring_backend(r), n);
+		fflush(stdout);
+	}
+	size_t got = 0;
+	zk_set_nonblock(sv[1], true);
+	for (int i = 0; i < 3000 && (res == 1234 || got < len); i++) {
+		ssize_t k = read(sv[1], buf, len);
+		if (k > 0)
+			got += (size_t)k;
+		zbl_ring_run(r, 0, 0);
+		usleep(500);
+	}
+	zbl_ring_free(r);
+	zbl_free(bl);
+	free(buf);
+	if (res != (ssize_t)len || got != len) {
+		printf("# write result %zd, %zu bytes read, expected %zu\n", res, got, len);
+		return 1;
+	}
+	return 0;
+}
+
+static void test_run_does_not_spin_on_a_socket_whose_peer_shut_down_writing(void **state)
+{
+	zk_begin(30);
+	zbl_ring_t *r = zr_open(state);
+	unsigned flags = zr_engine_of(state)->flags;
+
+	zbl_ring_free(r);
+	zr_bounded_child(half_closed_child, flags, 5000,
+			 "kernel pages to a socket whose peer shut down writing");
 }
 
 /* ======================================================================== */
@@ -1952,6 +2123,8 @@ static void child_seccomp(void **state)
 	test_10000_small_writes_queued_on_one_socket_arrive_and_call_back_in_order(&st);
 	test_a_read_waiting_does_not_hold_up_a_write_on_the_same_socket(&st);
 	test_writes_and_fsyncs_on_one_file_run_in_submission_order(&st);
+	test_run_does_not_block_when_a_pipe_runs_out_of_slots_mid_list(&st);
+	test_run_does_not_spin_on_a_socket_whose_peer_shut_down_writing(&st);
 	test_a_peer_gone_mid_transfer_gives_epipe_without_sigpipe_or_leaks(&st);
 	test_cancel_a_waiting_read_and_writes_queued_behind_a_blocked_write(&st);
 	test_cancel_before_the_ring_ran_leaves_other_descriptors_alone(&st);
@@ -1993,6 +2166,8 @@ int main(int argc, char **argv)
 		ZR_TESTS(test_10000_small_writes_queued_on_one_socket_arrive_and_call_back_in_order),
 		ZR_TESTS(test_a_read_waiting_does_not_hold_up_a_write_on_the_same_socket),
 		ZR_TESTS(test_writes_and_fsyncs_on_one_file_run_in_submission_order),
+		ZR_TESTS(test_run_does_not_block_when_a_pipe_runs_out_of_slots_mid_list),
+		ZR_TESTS(test_run_does_not_spin_on_a_socket_whose_peer_shut_down_writing),
 		ZR_TESTS(test_a_peer_gone_mid_transfer_gives_epipe_without_sigpipe_or_leaks),
 		ZR_TESTS(test_cancel_a_waiting_read_and_writes_queued_behind_a_blocked_write),
 		ZR_TESTS(test_cancel_before_the_ring_ran_leaves_other_descriptors_alone),
