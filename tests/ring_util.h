@@ -545,12 +545,14 @@ struct zr_child_opts {
 	uid_t uid;             /* run as this uid/gid without groups; (uid_t)-1: unchanged */
 	rlim_t memlock;        /* RLIMIT_MEMLOCK (soft and hard), bytes; 0: unchanged */
 	bool deny_io_uring;    /* io_uring_setup fails with EPERM (seccomp) */
+	int deadline_ms;       /* killed after this long (0: waited for); status 124 then */
 };
 
 /*
  * Re-executes this program as child @name (see zk_child_dispatch) with the
  * options applied between fork and exec. Returns its exit status, 128 +
- * signal if it was killed, or 120..124 when an option could not be applied.
+ * signal if it was killed, 120..123 when an option could not be applied, or
+ * 124 when it outlived its deadline (then it is killed).
  */
 static inline int zr_run_child(const char *name, const struct zr_child_opts *o)
 {
@@ -583,8 +585,21 @@ static inline int zr_run_child(const char *name, const struct zr_child_opts *o)
 		_exit(122);
 	}
 	close(exe);
-	while (waitpid(pid, &st, 0) < 0)
-		assert_int_equal(errno, EINTR);
+	long long end = zr_now_ms() + (getenv("ZBL_VALGRIND") ? 20 : 1) * (long long)o->deadline_ms;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, o->deadline_ms ? WNOHANG : 0);
+		if (w == pid)
+			break;
+		if (w < 0)
+			assert_int_equal(errno, EINTR);
+		if (w == 0 && zr_now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return 124;
+		}
+		if (w == 0)
+			usleep(5000);
+	}
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return WEXITSTATUS(st);
@@ -599,6 +614,9 @@ static inline void zr_expect_child(const char *name, const struct zr_child_opts 
 		fail_msg("could not start child %s (status %d: %s)", name, rc,
 			 rc == 120 ? "setrlimit" : rc == 121 ? "setresuid" :
 			 rc == 122 ? "fexecve" : "seccomp filter");
+	if (rc == 124)
+		fail_msg("child %s did not finish within %d ms (hung inside the ring?); rerun it "
+			 "alone with ZK_FILTER to see where", name, o->deadline_ms);
 	if (rc == ZBL_TEST_SKIP)
 		skip();
 	if (rc != 0)

@@ -29,7 +29,7 @@
  * whole where the filesystem refuses O_DIRECT).
  *
  * Environment: ZBL_SEED (differential seed, default 0x51A6), ZBL_RING_SEQS
- * (sequences, default 48), ZBL_SEQ (run only that sequence), ZK_FILTER /
+ * (sequences, default 120), ZBL_SEQ (run only that sequence), ZK_FILTER /
  * ZK_SKIP (cmocka patterns). Every test has a watchdog.
  */
 #include "ring_util.h"
@@ -808,7 +808,7 @@ static void df_run(const struct zr_engine *first, int nseq)
 	       first->require_uring ? "io_uring" : "as the library chose");
 }
 
-static void test_differential_io_uring_sync_ring_and_sync_functions_agree(void **state)
+static void child_differential(void **state)
 {
 	(void)state;
 	zk_begin(120);
@@ -817,7 +817,21 @@ static void test_differential_io_uring_sync_ring_and_sync_functions_agree(void *
 		printf("# io_uring is not available here (%s): the differential compares the "
 		       "synchronous engine with itself and the functions\n",
 		       c.io_uring_why_not ? c.io_uring_why_not : "?");
-	df_run(&zr_engine_default, 48);
+	df_run(&zr_engine_default, 120);
+}
+
+/*
+ * The differential runs in a child with a deadline: an engine that blocks
+ * inside zbl_ring_run cannot be interrupted, and the watchdog would end the
+ * whole program, not just this test.
+ */
+static void test_differential_io_uring_sync_ring_and_sync_functions_agree(void **state)
+{
+	(void)state;
+	struct zr_child_opts o = { .uid = (uid_t)-1, .deadline_ms = 60000 };
+
+	zk_watchdog(__func__, 120);
+	zr_expect_child("differential", &o);
 }
 
 /* ======================================================================== */
@@ -1262,7 +1276,7 @@ static void child_memlock_sync(void **state)
 static void test_as_nobody_with_64k_memlock_1mib_sends_never_fail_and_count_the_fallback(void **state)
 {
 	const struct zr_engine *e = zr_engine_of(state);
-	struct zr_child_opts o = { .uid = NOBODY, .memlock = 64 * 1024 };
+	struct zr_child_opts o = { .uid = NOBODY, .memlock = 64 * 1024, .deadline_ms = 80000 };
 
 	zk_watchdog(__func__, 90);
 	if (geteuid() != 0) {
@@ -2090,7 +2104,7 @@ static void test_free_with_operations_in_flight_runs_every_callback_once(void **
 static void child_seccomp(void **state)
 {
 	(void)state;
-	zk_begin(120);
+	zk_begin(60);
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
 	errno = 0;
@@ -2115,7 +2129,7 @@ static void child_seccomp(void **state)
 
 	/* The suite, on the ring the library chooses by itself. */
 	void *st = (void *)&zr_engine_default;
-	df_run(&zr_engine_default, 16);
+	df_run(&zr_engine_default, 32);
 	test_bad_arguments_are_refused_and_queue_nothing(&st);
 	test_ring_fd_polls_readable_when_a_callback_is_ready(&st);
 	test_callbacks_may_queue_more_and_run_from_a_callback_is_ebusy(&st);
@@ -2134,7 +2148,7 @@ static void child_seccomp(void **state)
 static void test_under_a_seccomp_filter_refusing_io_uring_the_ring_is_sync_and_passes(void **state)
 {
 	(void)state;
-	struct zr_child_opts o = { .uid = (uid_t)-1, .deny_io_uring = true };
+	struct zr_child_opts o = { .uid = (uid_t)-1, .deny_io_uring = true, .deadline_ms = 150000 };
 
 	zk_watchdog(__func__, 180);
 	if (!zs_supported()) {
@@ -2147,6 +2161,7 @@ static void test_under_a_seccomp_filter_refusing_io_uring_the_ring_is_sync_and_p
 /* ======================================================================== */
 
 static const struct zk_child children[] = {
+	{ "differential", child_differential },
 	{ "memlock_uring", child_memlock_uring },
 	{ "memlock_sync", child_memlock_sync },
 	{ "seccomp", child_seccomp },
