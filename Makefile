@@ -36,9 +36,11 @@ FUZZ_DIR    ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= ops http_head
 # The programs that run threads against shared storage, for ThreadSanitizer,
-# and the object server's test (event loops and sync threads share requests).
-TSAN_TESTS  := test_threads test_kpage_threads cli_serve
-TSAN_TARGETS := test_threads test_kpage_threads zbl_cli
+# the object server's test (event loops and sync threads share requests), and
+# test_ring (a thread closes a peer while zbl_ring_free waits; the engines'
+# own threads, if any, run under it too).
+TSAN_TESTS  := test_threads test_kpage_threads cli_serve test_ring
+TSAN_TARGETS := test_threads test_kpage_threads zbl_cli test_ring
 SANITIZERS  ?= address,undefined
 PREFIX      ?= /usr/local
 JOBS        ?= $(shell nproc 2>/dev/null || echo 1)

@@ -15,6 +15,24 @@
  * list while others share its blocks, and reading lists while the file
  * behind their file-range segments has shrunk.
  *
+ * Ring operations (issue 14) are differential twice over: the same write
+ * (zbl_ring_write, with and without ZBL_DRAIN, to pipes, AF_UNIX and TCP
+ * sockets, and files at offsets) or read (zbl_ring_read,
+ * zbl_ring_splice_from, from the same kinds) runs through an io_uring ring,
+ * a ZBL_RING_SYNC ring and the synchronous functions (zbl_write_fd,
+ * zbl_splice_to, zbl_read_fd, zbl_splice_from with ZBL_SOME), each on fresh
+ * descriptors holding the same bytes. The three results and the bytes moved
+ * must agree with each other and with the model. One of the three, chosen by
+ * the input, works on the list itself, the others on lists sharing its
+ * storage; each ring is freed after its operation, so a ring that keeps a
+ * descriptor or pipe fails the checks at the end of the input.
+ *
+ * Encoding of a step: an opcode byte (bit 7 defers the byte comparison, bit 6
+ * is an operation's own option, the low six bits choose the operation: 52
+ * and up the ring operations, which no committed input used before, the rest
+ * modulo 26 as always), a byte of list numbers, then the operation's own
+ * arguments.
+ *
  * After each step every list's length, segment count and kernel-byte count
  * are checked (kernel bytes never exceed the length) and, unless the step's
  * opcode asks to defer it, its bytes: reading bytes copies kernel pages into
@@ -35,8 +53,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <isa-l/crc.h>
@@ -52,6 +75,11 @@
 /* What a source may hold: less than an empty pipe or socket buffer takes. */
 #define PIPE_SRC_MAX ((size_t)60000)
 #define SOCK_SRC_MAX ((size_t)100000)
+#define TCP_SRC_MAX ((size_t)48000)
+/* Opcodes (low six bits) from here on are ring operations. */
+#define RING_OP_FIRST 52
+/* How long a ring may take over one operation before the input fails. */
+#define RING_OP_MS 10000
 
 static unsigned char pat[PAT_BYTES];     /* memory given to zbl_append_ref */
 static unsigned char filebytes[FILE_BYTES];
@@ -719,6 +747,346 @@ static void op_truncated(struct state *s, int i, int j, size_t keep)
 	      (ssize_t)(FILE_BYTES - keep), "restoring the file");
 }
 
+
+/* ------------------------------------------------------------------------ */
+/* Ring operations: io_uring ring, ZBL_RING_SYNC ring, synchronous functions. */
+
+enum { RUN_URING, RUN_SYNC_RING, RUN_FUNCS, RUNNERS };
+static const char *const runner_name[RUNNERS] = { "io_uring ring", "ZBL_RING_SYNC ring",
+						  "synchronous functions" };
+
+struct ring_done {
+	int calls;
+	ssize_t result;
+};
+
+static void ring_cb(zbl_ring_t *ring, ssize_t result, void *arg)
+{
+	struct ring_done *d = arg;
+
+	(void)ring;
+	d->calls++;
+	d->result = result;
+}
+
+static long long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A ring for runner @r; the io_uring one must be io_uring wherever zbl_caps says it can be. */
+static zbl_ring_t *ring_for(int r)
+{
+	zbl_ring_t *ring = zbl_ring_new(0, r == RUN_URING ? 0 : ZBL_RING_SYNC);
+	struct zbl_caps c;
+
+	CHECK(ring, "zbl_ring_new: %s", strerror(errno));
+	CHECK(zbl_caps(&c) == 0, "zbl_caps");
+	const char *b = zbl_ring_backend(ring);
+	CHECK(b && strcmp(b, r == RUN_URING && c.io_uring ? "io_uring" : "sync") == 0,
+	      "%s: zbl_ring_backend says %s (zbl_caps: io_uring %d)", runner_name[r],
+	      b ? b : "NULL", c.io_uring);
+	return ring;
+}
+
+/* Runs @ring until @d's callback ran; then frees the ring, which must run no callback again. */
+static void ring_finish(zbl_ring_t *ring, struct ring_done *d, const char *what)
+{
+	long long end = now_ms() + RING_OP_MS;
+
+	while (!d->calls) {
+		int rc = zbl_ring_run(ring, 1, 100);
+		CHECK(rc >= 0, "%s: zbl_ring_run returned %d", what, rc);
+		CHECK(now_ms() < end, "%s: no completion after %d ms", what, RING_OP_MS);
+	}
+	zbl_ring_free(ring);
+	CHECK(d->calls == 1, "%s: the callback ran %d times", what, d->calls);
+}
+
+/* A TCP connection over 127.0.0.1: [0] accepted (read), [1] connected (written). */
+static void tcp_pair(int fds[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	CHECK(l >= 0, "socket: %s", strerror(errno));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0 &&
+	      getsockname(l, (struct sockaddr *)&a, &alen) == 0, "listen: %s", strerror(errno));
+	fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(fds[1] >= 0 && connect(fds[1], (struct sockaddr *)&a, sizeof(a)) == 0,
+	      "connect: %s", strerror(errno));
+	fds[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	CHECK(fds[0] >= 0, "accept: %s", strerror(errno));
+	close(l);
+}
+
+/* Kinds of descriptor in the low two bits of a ring operation's kind byte. */
+enum { RK_PIPE, RK_UNIX, RK_FILE, RK_TCP };
+
+/* A destination stream of kind @k: [0] read by a drainer thread, [1] written. */
+static void ring_dest_pair(int k, int fds[2])
+{
+	if (k == RK_TCP) {
+		tcp_pair(fds);
+	} else {
+		make_pair(k == RK_UNIX, fds);
+		fcntl(fds[1], F_SETFL, 0);
+	}
+}
+
+/*
+ * zbl_ring_write of list @i, through each runner in turn, to a fresh
+ * destination. Kind bits: 0-1 pipe, AF_UNIX, file, TCP; 2 ZBL_DRAIN; 3 the
+ * rings' destination is non-blocking; 4-5 which runner writes the list itself
+ * (the others write lists sharing its storage, and go first: with ZBL_DRAIN
+ * the list is empty after); 6 the rings' caller frees its list right after
+ * submitting; 7 a file offset follows.
+ */
+static void op_ring_write(struct state *s, int i, struct in *in)
+{
+	uint8_t kind = u8(in);
+	int k = kind & 3, owner = ((kind >> 4) & 3) % RUNNERS;
+	bool drain = kind & 4, nonblock = kind & 8, free_early = kind & 0x40;
+	int64_t off = (k == RK_FILE && (kind & 0x80)) ? (int64_t)(u32(in) % (1 << 20)) : 0;
+	size_t len = s->m[i].len;
+	ssize_t res[RUNNERS];
+	struct model got[RUNNERS] = { { 0 } };
+
+	for (int n = 0; n < RUNNERS; n++) {
+		int r = (owner + 1 + n) % RUNNERS; /* the owner last */
+		bool own = r == owner;
+		zbl_t *bl = s->bl[i];
+		int fds[2] = { -1, -1 }, fd;
+		struct drainer d = { 0 };
+
+		if (!own) {
+			bl = zbl_new();
+			CHECK(bl && zbl_append_list(bl, s->bl[i]) == 0, "copying the list");
+		}
+		if (k == RK_FILE) {
+			fd = tmpfile_fd();
+		} else {
+			ring_dest_pair(k, fds);
+			d.fd = fds[0];
+			CHECK(pthread_create(&d.thread, NULL, drainer_main, &d) == 0, "pthread_create");
+			fd = fds[1];
+		}
+		if (r == RUN_FUNCS) {
+			int64_t o = off;
+			if (k == RK_FILE)
+				res[r] = zbl_splice_to(bl, fd, &o, drain ? ZBL_DRAIN : 0);
+			else if (drain)
+				res[r] = zbl_splice_to(bl, fd, NULL, ZBL_DRAIN);
+			else
+				res[r] = zbl_write_fd(bl, fd);
+		} else {
+			zbl_ring_t *ring = ring_for(r);
+			struct ring_done done = { 0 };
+			if (nonblock && k != RK_FILE)
+				fcntl(fd, F_SETFL, O_NONBLOCK);
+			int rc = zbl_ring_write(ring, bl, fd, k == RK_FILE ? off : -1,
+						drain ? ZBL_DRAIN : 0, ring_cb, &done);
+			CHECK(rc == 0, "%s: zbl_ring_write returned %d", runner_name[r], rc);
+			CHECK(!done.calls, "%s: the callback ran inside zbl_ring_write", runner_name[r]);
+			CHECK(!drain || zbl_length(bl) == 0,
+			      "%s: zbl_ring_write(ZBL_DRAIN) left %zu bytes in the list",
+			      runner_name[r], zbl_length(bl));
+			if (free_early && !own) {
+				zbl_free(bl);
+				bl = NULL;
+			}
+			ring_finish(ring, &done, runner_name[r]);
+			res[r] = done.result;
+		}
+		if (k == RK_FILE) {
+			struct stat st;
+			CHECK(fstat(fd, &st) == 0, "fstat");
+			m_reserve(&got[r], (size_t)st.st_size);
+			CHECK(pread(fd, got[r].b, (size_t)st.st_size, 0) == st.st_size, "pread");
+			got[r].len = (size_t)st.st_size;
+			close(fd);
+		} else {
+			close(fds[1]);
+			CHECK(pthread_join(d.thread, NULL) == 0, "pthread_join");
+			close(fds[0]);
+			CHECK(d.err == 0, "%s: reading the destination: %s", runner_name[r],
+			      strerror(d.err));
+			got[r] = d.got;
+		}
+		if (!own)
+			zbl_free(bl);
+	}
+	/* The same result and bytes from every runner: the whole list, at the offset. */
+	for (int r = 0; r < RUNNERS; r++) {
+		size_t want_len = k == RK_FILE && len ? (size_t)off + len : len;
+		CHECK(res[r] == (ssize_t)len, "%s: writing %zu bytes (kind 0x%02x) returned %zd",
+		      runner_name[r], len, kind, res[r]);
+		CHECK(got[r].len == want_len, "%s: %zu bytes arrived (kind 0x%02x), expected %zu",
+		      runner_name[r], got[r].len, kind, want_len);
+		if (k == RK_FILE)
+			for (size_t b = 0; b < (size_t)off && b < got[r].len; b++)
+				CHECK(got[r].b[b] == 0, "%s: file byte %zu before the offset is 0x%02x",
+				      runner_name[r], b, got[r].b[b]);
+		size_t at = k == RK_FILE && len ? (size_t)off : 0;
+		CHECK(!len || memcmp(got[r].b + at, s->m[i].b, len) == 0,
+		      "%s: the bytes written (kind 0x%02x) differ from the list", runner_name[r],
+		      kind);
+		free(got[r].b);
+	}
+	if (drain) {
+		m_cut(&s->m[i], 0, len);
+		s->dirty[i] = true;
+	}
+}
+
+/* Waits (a few seconds at most) until @fd has @n bytes to read. */
+static void wait_inq(int fd, size_t n)
+{
+	long long end = now_ms() + 5000;
+	int have = 0;
+
+	while (ioctl(fd, FIONREAD, &have) == 0 && (size_t)have < n) {
+		CHECK(now_ms() < end, "only %d of %zu bytes arrived on a loopback socket", have, n);
+		usleep(100);
+	}
+}
+
+/*
+ * A stream source of kind @k holding @n bytes of @data then end of file,
+ * everything arrived: the read end.
+ */
+static int ring_source(int k, const unsigned char *data, size_t n)
+{
+	int fds[2];
+
+	if (k != RK_TCP)
+		return make_source(k == RK_UNIX, data, n, false);
+	tcp_pair(fds);
+	write_all(fds[1], data, n);
+	close(fds[1]);
+	wait_inq(fds[0], n);
+	return fds[0];
+}
+
+/*
+ * zbl_ring_read (@splice false) or zbl_ring_splice_from of up to a chosen
+ * length into list @i, through each runner, from a fresh source holding the
+ * same bytes. Kind bits: 0-1 pipe, AF_UNIX, file, TCP; 3 the rings' source
+ * is non-blocking; 4-5 which runner reads into the list itself (the others
+ * into lists sharing its storage). A stream read returns what one receive
+ * gives: everything waiting, up to the length. A file read is short only at
+ * end of file. splice_from may return less (as zbl_splice_from with ZBL_SOME
+ * does) but never nothing while bytes wait, and the runners must agree.
+ */
+static void op_ring_read(struct state *s, int i, struct in *in, bool splice)
+{
+	uint8_t kind = u8(in);
+	int k = kind & 3, owner = ((kind >> 4) & 3) % RUNNERS;
+	bool nonblock = kind & 8;
+	size_t n, len, expect;
+	int64_t off = -1;
+	const unsigned char *src;
+	ssize_t res[RUNNERS];
+
+	if (k == RK_FILE) {
+		off = (int64_t)(u32(in) % (FILE_BYTES + 16));
+		len = 1 + len_of(in, FILE_BYTES);
+		n = (size_t)off < FILE_BYTES ? FILE_BYTES - (size_t)off : 0;
+		src = (size_t)off < FILE_BYTES ? filebytes + off : filebytes;
+	} else {
+		/* A TCP source is written whole before it is read: within the first window. */
+		n = len_of(in, k == RK_UNIX ? SOCK_SRC_MAX : k == RK_TCP ? TCP_SRC_MAX : PIPE_SRC_MAX);
+		len = 1 + len_of(in, 200000);
+		gen(scratch, n, u32(in));
+		src = scratch;
+	}
+	expect = len < n ? len : n;
+	if (too_long(s, i, expect))
+		return;
+	size_t before = s->m[i].len;
+	for (int q = 0; q < RUNNERS; q++) {
+		int r = (owner + 1 + q) % RUNNERS;
+		bool own = r == owner;
+		zbl_t *bl = s->bl[i];
+		int fd;
+
+		if (!own) {
+			bl = zbl_new();
+			CHECK(bl && zbl_append_list(bl, s->bl[i]) == 0, "copying the list");
+		}
+		if (k == RK_FILE) {
+			/* Its own open file description: the position is the runner's own. */
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", file_fd);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			CHECK(fd >= 0, "reopening the file: %s", strerror(errno));
+		} else {
+			fd = ring_source(k, src, n);
+		}
+		if (r == RUN_FUNCS) {
+			int64_t o = off;
+			if (splice) {
+				res[r] = zbl_splice_from(bl, fd, k == RK_FILE ? &o : NULL, len, ZBL_SOME);
+			} else {
+				if (k == RK_FILE)
+					CHECK(lseek(fd, off, SEEK_SET) == off, "lseek");
+				res[r] = zbl_read_fd(bl, fd, len);
+			}
+		} else {
+			zbl_ring_t *ring = ring_for(r);
+			struct ring_done done = { 0 };
+			int rc;
+			if (nonblock && k != RK_FILE)
+				fcntl(fd, F_SETFL, O_NONBLOCK);
+			if (splice)
+				rc = zbl_ring_splice_from(ring, bl, fd, off, len, 0, ring_cb, &done);
+			else
+				rc = zbl_ring_read(ring, bl, fd, off, len, 0, ring_cb, &done);
+			CHECK(rc == 0, "%s: submitting a read returned %d", runner_name[r], rc);
+			CHECK(!done.calls, "%s: the callback ran inside the submission", runner_name[r]);
+			ring_finish(ring, &done, runner_name[r]);
+			res[r] = done.result;
+		}
+		close(fd);
+		if (res[r] > 0 && !own) {
+			/* What was appended: the source's first bytes. */
+			size_t got = (size_t)res[r];
+			CHECK(zbl_length(bl) == before + got, "%s: the list grew by %zu, result %zd",
+			      runner_name[r], zbl_length(bl) - before, res[r]);
+			CHECK(zbl_copy_out(bl, before, got, scratch + LIST_BYTES_MAX) == 0 &&
+			      memcmp(scratch + LIST_BYTES_MAX, src, got) == 0,
+			      "%s: the bytes read (kind 0x%02x) differ from the source", runner_name[r],
+			      kind);
+		}
+		if (!own)
+			zbl_free(bl);
+	}
+	for (int r = 0; r < RUNNERS; r++) {
+		CHECK(res[r] == res[RUN_FUNCS], "%s returned %zd, %s %zd (%s of %zu from %zu bytes, "
+		      "kind 0x%02x)", runner_name[r], res[r], runner_name[RUN_FUNCS], res[RUN_FUNCS],
+		      splice ? "splice_from" : "read", len, n, kind);
+		if (splice)
+			CHECK(res[r] <= (ssize_t)expect && (res[r] > 0 || !expect),
+			      "%s: splice_from of %zu with %zu bytes waiting returned %zd",
+			      runner_name[r], len, n, res[r]);
+		else
+			CHECK(res[r] == (ssize_t)expect,
+			      "%s: read of %zu with %zu bytes waiting returned %zd, expected %zu",
+			      runner_name[r], len, n, res[r], expect);
+	}
+	if (res[0] > 0) {
+		m_add(&s->m[i], src, (size_t)res[0]);
+		s->dirty[i] = true;
+		if (splice && k == RK_FILE)
+			s->file_pages = true;
+	}
+}
+
 static void step(struct state *s, struct in *in)
 {
 	uint8_t op = u8(in), a = u8(in);
@@ -729,7 +1097,8 @@ static void step(struct state *s, struct in *in)
 	int rc;
 
 	/* Bit 7 defers the byte comparison, bit 6 is an operation's own option. */
-	switch ((op & 0x3f) % 26) {
+	unsigned code = op & 0x3f;
+	switch (code >= RING_OP_FIRST ? 26 + (code - RING_OP_FIRST) % 3 : code % 26) {
 	case 0: /* append */
 		n = len_of(in, 300000);
 		if (too_long(s, i, n))
@@ -921,6 +1290,15 @@ static void step(struct state *s, struct in *in)
 		break;
 	case 25:
 		op_splice_to_blocking(s, i, u8(in));
+		break;
+	case 26:
+		op_ring_write(s, i, in);
+		break;
+	case 27:
+		op_ring_read(s, i, in, false);
+		break;
+	case 28:
+		op_ring_read(s, i, in, true);
 		break;
 	default: /* compare now */
 		check_bytes(s, i);

@@ -89,6 +89,38 @@ for k in range(16):
         op(SUBSTR, 2, 1, defer=True) + u32(1000) + L(100000) + \
         op(SPLICE_TO_BLOCKING, 1, defer=True) + bytes([k]) + op(COMPARE, 1) + op(COMPARE, 2)
 
+# Ring operations (opcodes 52-54): the same write or read through an io_uring ring, a
+# ZBL_RING_SYNC ring and the synchronous functions. The written list mixes socket pages,
+# memory, borrowed memory, a file range and file pages, untouched before the write.
+RING_WRITE, RING_READ, RING_SPLICE = 52, 53, 54
+mixed = op(SPLICE_FROM, 1, defer=True) + bytes([1]) + L(30000) + u32(7) + L(30000) + \
+    op(APPEND, 1, defer=True) + L(5000) + u32(3) + op(REF, 1, defer=True) + u32(100) + L(20000) + \
+    op(FILE, 1, defer=True) + u32(1000) + L(70000) + \
+    op(SPLICE_FROM, 1, defer=True) + bytes([2]) + u32(4096) + L(40000) + L(40000)
+# Kind bits: 0-1 pipe/unix/file/tcp, 2 drain, 3 non-blocking, 4-5 which runner owns the
+# list, 6 free the copy at once, 7 a file offset (u32) follows.
+for d in range(4):
+    for owner in range(3):
+        for drain in range(2):
+            kind = d | drain << 2 | ((d + owner) & 1) << 3 | owner << 4 | (owner == 1) << 6
+            extra = b''
+            if d == 2 and not drain:
+                kind |= 0x80
+                extra = u32(4096 * owner + 1000)
+            seeds['ring_write_d%d_o%d%s' % (d, owner, '_drain' if drain else '')] = \
+                mixed + op(RING_WRITE, 1, defer=True) + bytes([kind]) + extra + \
+                op(COMPARE, 1) + op(RING_WRITE, 1) + bytes([d | owner << 4])
+# Reads: streams get L(bytes) L(length - 1) u32(seed), files u32(offset) L(length - 1).
+for d in range(4):
+    for owner in range(3):
+        for code in (RING_READ, RING_SPLICE):
+            kind = d | owner << 4 | (owner & 1) << 3
+            args = u32(1000 + owner) + L(30000) if d == 2 else L(20000 + owner) + L(65536) + u32(owner)
+            seeds['ring_%s_d%d_o%d' % ('read' if code == RING_READ else 'splice', d, owner)] = \
+                op(APPEND, 2, defer=True) + L(100) + u32(9) + \
+                op(code, 2, defer=True) + bytes([kind]) + args + \
+                op(code, 2, defer=True) + bytes([kind]) + args + op(COMPARE, 2)
+
 for name, data in seeds.items():
     with open(os.path.join(out, name), 'wb') as f:
         f.write(data)
