@@ -341,6 +341,9 @@ ssize_t zbl__write_list(zbl_t *bl, int fd, int64_t *off, unsigned flags, size_t 
 			skip = 0;
 			i++;
 		}
+		/* A blocking stream polled writable takes one write without waiting, not two. */
+		if (flags & ZBL__OUT_ONE)
+			break;
 	}
 	if (o.guarded)
 		zbl__sigpipe_restore(&o.guard, err == -EPIPE);

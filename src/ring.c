@@ -496,7 +496,8 @@ static void write_sync(struct zbl_ring *r, struct zbl__rop *op)
 			wait_for(r, op, ZBL__WAIT_OUT);
 			return;
 		}
-		w = zbl__write_list(op->bl, op->fd, NULL, ZBL_DRAIN | ZBL__OUT_DONTWAIT,
+		w = zbl__write_list(op->bl, op->fd, NULL,
+				    ZBL_DRAIN | ZBL__OUT_DONTWAIT | (d->nonblock ? 0 : ZBL__OUT_ONE),
 				    stream_room(d));
 	}
 	if (w > 0) {

@@ -469,10 +469,12 @@ ssize_t zbl__read_copy(zbl_t *bl, int fd, int64_t *off, size_t len, bool some);
 
 /*
  * move_out.c: zbl_splice_to() with at most @max bytes; with ZBL__OUT_DONTWAIT
- * memory goes to a socket with MSG_DONTWAIT (for the ring's engines, which
- * bound kernel-page writes by @max instead).
+ * memory goes to a socket with MSG_DONTWAIT and kernel pages never wait for
+ * a blocking pipe (for the ring's engines, which bound what goes to a
+ * blocking descriptor by @max and ZBL__OUT_ONE instead).
  */
 #define ZBL__OUT_DONTWAIT 0x100u
+#define ZBL__OUT_ONE 0x200u      /* stop after one write (a segment, or a run of memory) */
 ssize_t zbl__write_list(zbl_t *bl, int fd, int64_t *off, unsigned flags, size_t max);
 
 #endif /* ZBL_INT_H */
