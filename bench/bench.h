@@ -40,21 +40,38 @@ enum bench_target_kind {
 	BENCH_TIME_LE,  /* time(num) / time(den) <= threshold, i.e. thru(den) / thru(num) */
 	BENCH_INFO,     /* a throughput ratio printed for information, no threshold */
 	BENCH_INFO_TIME, /* a time ratio printed for information, no threshold */
+	BENCH_CPU_LE,   /* CPU per unit(num) / CPU per unit(den) <= threshold */
+	BENCH_INFO_CPU, /* a CPU-per-unit ratio printed for information, no threshold */
+	BENCH_VALUE_LE, /* a figure of variant num, from the row's value(), <= threshold */
 };
 
+struct bench_row;
+
 struct bench_target {
-	int num, den;                /* variant indexes */
+	int num, den;                /* variant indexes (BENCH_VALUE_LE: den == num) */
 	enum bench_target_kind kind;
 	double threshold;
+	/* BENCH_VALUE_LE: what the figure is ("staged B/object"), and how to get it */
+	const char *what;
+	double (*value_fn)(const struct bench_row *row, int v);
 	/* filled in by the harness */
 	double value;
 	bool pass;
 };
 
-struct bench_row;
-
 struct bench_variant {
 	const char *name;
+	/*
+	 * What memory the variant's timed part draws, one of:
+	 * - "warm": resident before the round (reused by the process, or the
+	 *   page cache of a file kept in place);
+	 * - "new to process": freed to the kernel before the round, so page
+	 *   faults and zeroing count, but it may still be resident in the guest;
+	 * - "new to guest": given back to the host before the round (free page
+	 *   reporting), so each page also costs a host fault.
+	 * The row's (bench_row.memory) when NULL.
+	 */
+	const char *memory;
 	/* Untimed set-up for one round (may be NULL). */
 	int (*prep)(struct bench_row *row, int v);
 	/* The timed work; sets *work to bytes or operations done. */
@@ -66,10 +83,11 @@ struct bench_variant {
 struct bench_result {
 	double thru[BENCH_MAX_ROUNDS];     /* work per second */
 	double cpu[BENCH_MAX_ROUNDS];      /* CPU seconds per unit of work */
+	double mcpu[BENCH_MAX_ROUNDS];     /* the machine's busy CPU seconds (/proc/stat) per unit */
 	double wall[BENCH_MAX_ROUNDS];     /* seconds */
 	double work;                       /* work units of the last round */
 	int rounds;
-	double med_thru, med_cpu, med_wall;
+	double med_thru, med_cpu, med_mcpu, med_wall;
 	struct zbl_stats stats;            /* summed over rounds (prep + run) */
 };
 
@@ -77,8 +95,10 @@ struct bench_row {
 	const char *group;           /* what --only matches */
 	char name[64];
 	char title[160];
-	char note[512];              /* printed under the table, copied to the JSON */
+	char note[768];              /* printed under the table, copied to the JSON */
 	enum bench_unit unit;
+	const char *memory;          /* the variants' memory unless they say ("warm" by default) */
+	bool machine_cpu;            /* print the machine's CPU too (kernel threads, interrupts) */
 	int nvariants;
 	struct bench_variant variants[BENCH_MAX_VARIANTS];
 	int ntargets;
@@ -125,6 +145,9 @@ int bench_add_variant(struct bench_row *row, const char *name,
 		      int (*check)(struct bench_row *, int, bool));
 void bench_add_target(struct bench_row *row, int num, int den, enum bench_target_kind kind,
 		      double threshold);
+/* A target on one variant's own figure: @value(row, v) <= @threshold. */
+void bench_add_value_target(struct bench_row *row, int v, const char *what,
+			    double (*value)(const struct bench_row *row, int v), double threshold);
 int bench_run_row(struct bench *b, struct bench_row *row);
 /* Whether this round's check verifies the result (a prep may prepare for it). */
 bool bench_round_verifies(const struct bench_row *row);

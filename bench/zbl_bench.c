@@ -147,7 +147,10 @@ int main(int argc, char **argv)
 		printf("free page reporting: on (a virtio-balloon takes freed memory back and "
 		       "faulting it in again is slow; ingest overwrites its file in place, "
 		       "appends/fresh pays it on purpose)\n");
-	printf("CPU = getrusage user+sys of the whole process (peer threads included)\n");
+	printf("CPU = getrusage user+sys of the whole process (peer threads and io_uring workers "
+	       "included) and of the child processes it waited for\n"
+	       "memory: what each variant's timed part draws: warm (resident before the round), "
+	       "new to process (page faults count), new to guest (host faults too)\n");
 
 	ret |= bench_rows_net(&b);
 	ret |= bench_rows_mem(&b);
