@@ -13,10 +13,12 @@
 #ifndef ZBL_BENCH_H
 #define ZBL_BENCH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "zbl.h"
 
@@ -161,7 +163,8 @@ void bench_print_summary(const struct bench *b);
 /* util.c */
 double bench_now(void);
 uint64_t bench_rand(uint64_t *state);
-/* A repeating pseudo-random pattern: stream byte i is bench_pattern()[i % BENCH_PATTERN_BYTES]. */
+/* A repeating pseudo-random pattern: stream byte i is bench_pattern()[i % BENCH_PATTERN_BYTES].
+ * Page-aligned. */
 #define BENCH_PATTERN_BYTES ((size_t)1 << 20)
 const unsigned char *bench_pattern(void);
 /* CRC-32C (ISA-L, no inversion) of the first len bytes of the pattern stream. */
@@ -169,6 +172,13 @@ uint32_t bench_pattern_crc(size_t len);
 uint32_t bench_crc(uint32_t crc, const void *p, size_t len);
 int bench_tcp_pair(int *rx, int *tx);
 int bench_write_all(int fd, const void *p, size_t len);
+/*
+ * Writes @total bytes to @fd at its position: @buf (BENCH_PATTERN_BYTES
+ * long) over and over. With the pattern the bytes are the sender's stream.
+ */
+int bench_write_repeated(int fd, const void *buf, size_t total);
+/* Overwrites the first @len bytes of @fd with zeros, in place (O_DIRECT too). */
+int bench_zero_file(int fd, size_t len);
 int bench_temp_file(const struct bench *b, const char *tag);
 /*
  * Whether a virtio-balloon device takes freed guest memory back (free page
@@ -176,11 +186,29 @@ int bench_temp_file(const struct bench *b, const char *tag);
  * is used again, so rows must not free and refault between rounds.
  */
 bool bench_free_page_reporting(void);
-/* CRC of the first len bytes of a file, by pread; -1 (as int64) on error. */
+/* CRC of the first len bytes of a file (O_DIRECT too), by pread; -1 (as int64) on error. */
 int64_t bench_file_crc(int fd, size_t len);
 int bench_pipe(int p[2], size_t bytes);
 size_t bench_rss_bytes(void);
 size_t bench_heap_bytes(void);
+
+/* net.c: a peer thread that sends the pattern stream, or receives and counts (and CRCs). */
+struct bench_peer {
+	pthread_t thread;
+	int fd;
+	size_t bytes;            /* to send; or received */
+	bool crc_on;             /* receiver: CRC what arrives */
+	bool use_splice;         /* receiver: splice to /dev/null instead of read() */
+	uint32_t crc;
+	int err;
+};
+int bench_peer_start(struct bench_peer *p, void *(*fn)(void *));
+/* Sends p->bytes of the pattern stream to p->fd, then closes it. */
+void *bench_sender_main(void *arg);
+/* Reads p->fd to its end (or splices it to /dev/null); p->bytes is what came. */
+void *bench_receiver_main(void *arg);
+/* zbl_splice_from up to @msg bytes (@flags), zbl_splice_to(ZBL_DRAIN), until the end of @in. */
+ssize_t bench_move_zbl(int in, int out, size_t msg, unsigned flags);
 
 /* The rows, one file per family. */
 int bench_rows_net(struct bench *b);      /* net.c: ingest, file->socket, relay */

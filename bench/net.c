@@ -25,17 +25,6 @@
 #define TMPFS_MAGIC 0x01021994
 #endif
 
-/* A peer thread: sends the pattern stream, or receives and counts (and CRCs). */
-struct peer {
-	pthread_t thread;
-	int fd;
-	size_t bytes;            /* to send; or received */
-	bool crc_on;             /* receiver: CRC what arrives */
-	bool use_splice;         /* receiver: splice to /dev/null instead of read() */
-	uint32_t crc;
-	int err;
-};
-
 /* Splices @n bytes from pipe @rfd to @out; 0, or -errno (-EIO if @out took nothing). */
 static int splice_all(int rfd, int out, size_t n)
 {
@@ -51,9 +40,9 @@ static int splice_all(int rfd, int out, size_t n)
 	return 0;
 }
 
-static void *sender_main(void *arg)
+void *bench_sender_main(void *arg)
 {
-	struct peer *p = arg;
+	struct bench_peer *p = arg;
 	const unsigned char *pat = bench_pattern();
 	size_t sent = 0;
 
@@ -78,10 +67,10 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
-static void *receiver_main(void *arg)
+void *bench_receiver_main(void *arg)
 {
 	static __thread char buf[BENCH_CHUNK_BYTES];
-	struct peer *p = arg;
+	struct bench_peer *p = arg;
 	int pp[2] = { -1, -1 }, null = -1;
 
 	p->bytes = 0;
@@ -123,7 +112,7 @@ out:
 	return NULL;
 }
 
-static int peer_start(struct peer *p, void *(*fn)(void *))
+int bench_peer_start(struct bench_peer *p, void *(*fn)(void *))
 {
 	p->err = 0;
 	return -pthread_create(&p->thread, NULL, fn, p);
@@ -324,7 +313,7 @@ out:
 
 /* zbl: take up to @msg bytes as kernel pages (@flags: zbl_splice_from's), then
  * write them out draining. */
-static ssize_t move_zbl(int in, int out, size_t msg, unsigned flags)
+ssize_t bench_move_zbl(int in, int out, size_t msg, unsigned flags)
 {
 	zbl_t *bl = zbl_new();
 	size_t total = 0;
@@ -406,34 +395,8 @@ struct ingest {
 	uint32_t crc;            /* of the pattern stream, total bytes */
 	int file;
 	int rx;
-	struct peer tx;
+	struct bench_peer tx;
 };
-
-/*
- * Writes @total bytes to @fd at its position: @buf (BENCH_PATTERN_BYTES
- * long) over and over. With the pattern the bytes are the sender's stream.
- */
-static int write_repeated(int fd, const void *buf, size_t total)
-{
-	for (size_t put = 0; put < total; put += BENCH_PATTERN_BYTES) {
-		size_t n = total - put < BENCH_PATTERN_BYTES ? total - put : BENCH_PATTERN_BYTES;
-		int err = bench_write_all(fd, buf, n);
-
-		if (err < 0)
-			return err;
-	}
-	return 0;
-}
-
-/* Overwrites the first @len bytes of @fd with zeros, in place. */
-static int zero_file(int fd, size_t len)
-{
-	static const char zeros[BENCH_PATTERN_BYTES];
-
-	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -errno;
-	return write_repeated(fd, zeros, len);
-}
 
 static int ingest_prep(struct bench_row *row, int v)
 {
@@ -451,7 +414,7 @@ static int ingest_prep(struct bench_row *row, int v)
 	 * Before a verifying round the old bytes are overwritten with zeros,
 	 * so the check sees only what this variant wrote.
 	 */
-	if (bench_round_verifies(row) && (err = zero_file(c->file, c->total)) < 0)
+	if (bench_round_verifies(row) && (err = bench_zero_file(c->file, c->total)) < 0)
 		return err;
 	if (fdatasync(c->file) < 0 || lseek(c->file, 0, SEEK_SET) < 0)
 		return -errno;
@@ -466,7 +429,7 @@ static int ingest_run(struct bench_row *row, int v, double *work)
 {
 	struct ingest *c = row->ctx;
 	ssize_t got;
-	int err = peer_start(&c->tx, sender_main);
+	int err = bench_peer_start(&c->tx, bench_sender_main);
 
 	if (err < 0)
 		return err;
@@ -478,7 +441,7 @@ static int ingest_run(struct bench_row *row, int v, double *work)
 		got = move_splice_held(c->rx, c->file, BENCH_MSG_BYTES);
 		break;
 	case INGEST_ZBL:
-		got = move_zbl(c->rx, c->file, BENCH_MSG_BYTES, 0);
+		got = bench_move_zbl(c->rx, c->file, BENCH_MSG_BYTES, 0);
 		break;
 	case INGEST_COPY_STREAM:
 		got = move_copy(c->rx, c->file, NULL, BENCH_CHUNK_BYTES, SIZE_MAX);
@@ -590,7 +553,7 @@ struct f2s {
 	uint32_t crc;
 	int file;
 	int tx;
-	struct peer rx;
+	struct bench_peer rx;
 };
 
 static int f2s_prep(struct bench_row *row, int v)
@@ -602,7 +565,7 @@ static int f2s_prep(struct bench_row *row, int v)
 	err = bench_tcp_pair(&c->rx.fd, &c->tx);
 	if (err < 0)
 		return err;
-	err = peer_start(&c->rx, receiver_main);
+	err = bench_peer_start(&c->rx, bench_receiver_main);
 	if (err < 0) {
 		close(c->rx.fd);
 		close(c->tx);
@@ -711,7 +674,7 @@ static int rows_f2s(struct bench *b)
 
 	if (file < 0)
 		return -1;
-	if (write_repeated(file, bench_pattern(), total) < 0) {
+	if (bench_write_repeated(file, bench_pattern(), total) < 0) {
 		close(file);
 		return -1;
 	}
@@ -734,7 +697,7 @@ struct relay {
 	uint32_t crc;
 	bool crc_on;
 	int a_rx, b_tx;
-	struct peer tx, rx;
+	struct bench_peer tx, rx;
 };
 
 static int relay_prep(struct bench_row *row, int v)
@@ -752,7 +715,7 @@ static int relay_prep(struct bench_row *row, int v)
 	c->tx.bytes = c->total;
 	c->rx.crc_on = c->crc_on;
 	c->rx.use_splice = !c->crc_on;
-	err = peer_start(&c->rx, receiver_main);
+	err = bench_peer_start(&c->rx, bench_receiver_main);
 	if (err < 0)
 		goto fail_b;
 	return 0;
@@ -769,7 +732,7 @@ static int relay_run(struct bench_row *row, int v, double *work)
 {
 	struct relay *c = row->ctx;
 	ssize_t got;
-	int err = peer_start(&c->tx, sender_main);
+	int err = bench_peer_start(&c->tx, bench_sender_main);
 
 	if (err < 0) {
 		close(c->b_tx);
@@ -787,10 +750,10 @@ static int relay_run(struct bench_row *row, int v, double *work)
 		got = move_splice(c->a_rx, c->b_tx, NULL, SIZE_MAX, true);
 		break;
 	case RELAY_ZBL:
-		got = move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, 0);
+		got = bench_move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, 0);
 		break;
 	case RELAY_ZBL_SOME:
-		got = move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, ZBL_SOME);
+		got = bench_move_zbl(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, ZBL_SOME);
 		break;
 	default:
 		got = move_zbl_nonblock(c->a_rx, c->b_tx, BENCH_CHUNK_BYTES, ZBL_SOME);

@@ -45,8 +45,8 @@ const unsigned char *bench_pattern(void)
 	if (!pat) {
 		uint64_t s = 0x9e3779b97f4a7c15ull;
 
-		pat = malloc(BENCH_PATTERN_BYTES);
-		if (!pat)
+		/* Page-aligned: O_DIRECT writes and whole-page references take it as it is. */
+		if (posix_memalign((void **)&pat, 4096, BENCH_PATTERN_BYTES) != 0)
 			abort();
 		for (size_t i = 0; i < BENCH_PATTERN_BYTES; i += 8) {
 			uint64_t x = bench_rand(&s);
@@ -132,6 +132,28 @@ int bench_write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
+int bench_write_repeated(int fd, const void *buf, size_t total)
+{
+	for (size_t put = 0; put < total; put += BENCH_PATTERN_BYTES) {
+		size_t n = total - put < BENCH_PATTERN_BYTES ? total - put : BENCH_PATTERN_BYTES;
+		int err = bench_write_all(fd, buf, n);
+
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+int bench_zero_file(int fd, size_t len)
+{
+	/* Aligned, so that O_DIRECT files can be zeroed too. */
+	static const char zeros[BENCH_PATTERN_BYTES] __attribute__((aligned(4096)));
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return bench_write_repeated(fd, zeros, len);
+}
+
 /* An anonymous file in the bench directory (unlinked at once). */
 int bench_temp_file(const struct bench *b, const char *tag)
 {
@@ -148,7 +170,8 @@ int bench_temp_file(const struct bench *b, const char *tag)
 
 int64_t bench_file_crc(int fd, size_t len)
 {
-	static char buf[1 << 20];
+	/* Aligned, so that O_DIRECT files can be read too (in whole pages). */
+	static char buf[1 << 20] __attribute__((aligned(4096)));
 	uint32_t crc = 0;
 	off_t off = 0;
 
