@@ -97,7 +97,7 @@ struct bench_row {
 	const char *group;           /* what --only matches */
 	char name[64];
 	char title[160];
-	char note[768];              /* printed under the table, copied to the JSON */
+	char note[1024];              /* printed under the table, copied to the JSON */
 	enum bench_unit unit;
 	const char *memory;          /* the variants' memory unless they say ("warm" by default) */
 	bool machine_cpu;            /* print the machine's CPU too (kernel threads, interrupts) */
@@ -215,5 +215,6 @@ int bench_rows_net(struct bench *b);      /* net.c: ingest, file->socket, relay 
 int bench_rows_mem(struct bench *b);      /* mem.c: against evbuffer */
 int bench_rows_kpage(struct bench *b);    /* kpage.c: crc32c, materialize */
 int bench_rows_position(struct bench *b); /* position.c: positioning and memory overhead */
+int bench_rows_ring(struct bench *b);     /* ring.c: direct ingest, memory to a socket, small ops */
 
 #endif /* ZBL_BENCH_H */
