@@ -179,6 +179,14 @@ int bench_write_all(int fd, const void *p, size_t len);
 int bench_write_repeated(int fd, const void *buf, size_t total);
 /* Overwrites the first @len bytes of @fd with zeros, in place (O_DIRECT too). */
 int bench_zero_file(int fd, size_t len);
+/*
+ * Before a round that overwrites the first @len bytes of @fd in place: with
+ * @verify zeros first (the check then sees only that round's bytes); then
+ * flushed, so that no writeback runs in the timed part, and rewound.
+ */
+int bench_file_rewind(int fd, size_t len, bool verify);
+/* After a round: @fd is @len bytes long and, with @verify, they have CRC @crc. */
+int bench_file_check(int fd, size_t len, uint32_t crc, bool verify);
 int bench_temp_file(const struct bench *b, const char *tag);
 /*
  * Whether a virtio-balloon device takes freed guest memory back (free page
@@ -207,6 +215,26 @@ int bench_peer_start(struct bench_peer *p, void *(*fn)(void *));
 void *bench_sender_main(void *arg);
 /* Reads p->fd to its end (or splices it to /dev/null); p->bytes is what came. */
 void *bench_receiver_main(void *arg);
+/* A TCP pair whose sending end a sender thread will feed @total bytes of the pattern; *@rx reads. */
+int bench_tx_open(struct bench_peer *tx, int *rx, size_t total);
+/* Starts the sender; if it cannot start, both ends are closed. */
+int bench_tx_start(struct bench_peer *tx, int rx);
+/*
+ * After the reading side moved @got bytes (or failed with it, -errno):
+ * closes @rx, waits for the sender, and sets *@work. 0 if all @total
+ * bytes came, or the first error.
+ */
+int bench_tx_join(struct bench_peer *tx, int rx, ssize_t got, size_t total, double *work);
+/* A TCP pair whose receiving end a receiver thread (bench_receiver_main) drains; *@tx sends. */
+int bench_rx_start(struct bench_peer *rx, int *tx);
+/*
+ * After the sending side wrote @sent bytes (or failed with it, -errno):
+ * closes @tx, waits for the receiver, closes its end and sets *@work to
+ * what it got. 0 if all @total bytes went, or the first error.
+ */
+int bench_rx_join(struct bench_peer *rx, int tx, ssize_t sent, size_t total, double *work);
+/* 0 if the receiver got @total bytes and, when @verify and it CRCs, the right ones. */
+int bench_rx_check(const struct bench_peer *rx, size_t total, uint32_t crc, bool verify);
 /* zbl_splice_from up to @msg bytes (@flags), zbl_splice_to(ZBL_DRAIN), until the end of @in. */
 ssize_t bench_move_zbl(int in, int out, size_t msg, unsigned flags);
 

@@ -188,32 +188,26 @@ static double median(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* The counters of struct zbl_stats (pipes_live, a gauge, is not one). */
+#define STATS_COUNTERS(X) \
+	X(bytes_copied_in) X(bytes_spliced_in) X(bytes_copied_out) X(bytes_spliced_out) \
+	X(bytes_teed) X(bytes_materialized) X(materializations) X(fallbacks) X(pipes_created) \
+	X(bytes_sent_zerocopy) X(bytes_zerocopy_copied) X(bytes_direct) X(bytes_staged) \
+	X(ring_ops) X(ring_sync_ops)
+
 static void stats_add(struct zbl_stats *sum, const struct zbl_stats *a, const struct zbl_stats *b)
 {
-	sum->bytes_copied_in += b->bytes_copied_in - a->bytes_copied_in;
-	sum->bytes_spliced_in += b->bytes_spliced_in - a->bytes_spliced_in;
-	sum->bytes_copied_out += b->bytes_copied_out - a->bytes_copied_out;
-	sum->bytes_spliced_out += b->bytes_spliced_out - a->bytes_spliced_out;
-	sum->bytes_teed += b->bytes_teed - a->bytes_teed;
-	sum->bytes_materialized += b->bytes_materialized - a->bytes_materialized;
-	sum->materializations += b->materializations - a->materializations;
-	sum->fallbacks += b->fallbacks - a->fallbacks;
-	sum->pipes_created += b->pipes_created - a->pipes_created;
+#define ADD(f) sum->f += b->f - a->f;
+	STATS_COUNTERS(ADD)
+#undef ADD
 	sum->pipes_live = b->pipes_live;
-	sum->bytes_sent_zerocopy += b->bytes_sent_zerocopy - a->bytes_sent_zerocopy;
-	sum->bytes_zerocopy_copied += b->bytes_zerocopy_copied - a->bytes_zerocopy_copied;
-	sum->bytes_direct += b->bytes_direct - a->bytes_direct;
-	sum->bytes_staged += b->bytes_staged - a->bytes_staged;
-	sum->ring_ops += b->ring_ops - a->ring_ops;
-	sum->ring_sync_ops += b->ring_sync_ops - a->ring_sync_ops;
 }
 
 static bool stats_any(const struct zbl_stats *s)
 {
-	return s->bytes_copied_in || s->bytes_spliced_in || s->bytes_copied_out ||
-	       s->bytes_spliced_out || s->bytes_teed || s->bytes_materialized || s->fallbacks ||
-	       s->pipes_created || s->bytes_sent_zerocopy || s->bytes_zerocopy_copied ||
-	       s->bytes_direct || s->bytes_staged || s->ring_ops;
+#define ANY(f) s->f ||
+	return STATS_COUNTERS(ANY) false;
+#undef ANY
 }
 
 static bool kind_info(enum bench_target_kind k)
@@ -482,20 +476,11 @@ static const char *kind_name(enum bench_target_kind k)
 
 static void json_stats(FILE *f, const struct zbl_stats *s, int rounds)
 {
-	fprintf(f, "{\"rounds\": %d, \"bytes_copied_in\": %llu, \"bytes_spliced_in\": %llu, "
-		"\"bytes_copied_out\": %llu, \"bytes_spliced_out\": %llu, \"bytes_teed\": %llu, "
-		"\"bytes_materialized\": %llu, \"materializations\": %llu, \"fallbacks\": %llu, "
-		"\"pipes_created\": %llu, \"bytes_sent_zerocopy\": %llu, "
-		"\"bytes_zerocopy_copied\": %llu, \"bytes_direct\": %llu, \"bytes_staged\": %llu, "
-		"\"ring_ops\": %llu, \"ring_sync_ops\": %llu}", rounds,
-		(unsigned long long)s->bytes_copied_in, (unsigned long long)s->bytes_spliced_in,
-		(unsigned long long)s->bytes_copied_out, (unsigned long long)s->bytes_spliced_out,
-		(unsigned long long)s->bytes_teed, (unsigned long long)s->bytes_materialized,
-		(unsigned long long)s->materializations, (unsigned long long)s->fallbacks,
-		(unsigned long long)s->pipes_created, (unsigned long long)s->bytes_sent_zerocopy,
-		(unsigned long long)s->bytes_zerocopy_copied, (unsigned long long)s->bytes_direct,
-		(unsigned long long)s->bytes_staged, (unsigned long long)s->ring_ops,
-		(unsigned long long)s->ring_sync_ops);
+	fprintf(f, "{\"rounds\": %d", rounds);
+#define FIELD(n) fprintf(f, ", \"" #n "\": %llu", (unsigned long long)s->n);
+	STATS_COUNTERS(FIELD)
+#undef FIELD
+	fputc('}', f);
 }
 
 int bench_write_json(const struct bench *b, const char *path)

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -116,6 +115,72 @@ int bench_peer_start(struct bench_peer *p, void *(*fn)(void *))
 {
 	p->err = 0;
 	return -pthread_create(&p->thread, NULL, fn, p);
+}
+
+int bench_rx_start(struct bench_peer *rx, int *tx)
+{
+	int err = bench_tcp_pair(&rx->fd, tx);
+
+	if (err < 0)
+		return err;
+	err = bench_peer_start(rx, bench_receiver_main);
+	if (err < 0) {
+		close(rx->fd);
+		close(*tx);
+	}
+	return err;
+}
+
+int bench_rx_join(struct bench_peer *rx, int tx, ssize_t sent, size_t total, double *work)
+{
+	close(tx);
+	pthread_join(rx->thread, NULL);
+	close(rx->fd);
+	if (sent < 0)
+		return (int)sent;
+	if (rx->err < 0)
+		return rx->err;
+	*work = (double)rx->bytes;
+	return (size_t)sent == total ? 0 : -EIO;
+}
+
+int bench_tx_open(struct bench_peer *tx, int *rx, size_t total)
+{
+	tx->bytes = total;
+	return bench_tcp_pair(rx, &tx->fd);
+}
+
+int bench_tx_start(struct bench_peer *tx, int rx)
+{
+	int err = bench_peer_start(tx, bench_sender_main);
+
+	if (err < 0) {
+		close(rx);
+		close(tx->fd);
+	}
+	return err;
+}
+
+int bench_tx_join(struct bench_peer *tx, int rx, ssize_t got, size_t total, double *work)
+{
+	/* A failed receiver closes its socket so the sender cannot hang. */
+	close(rx);
+	pthread_join(tx->thread, NULL);
+	if (got < 0)
+		return (int)got;
+	if (tx->err < 0)
+		return tx->err;
+	*work = (double)got;
+	return (size_t)got == total ? 0 : -EIO;
+}
+
+int bench_rx_check(const struct bench_peer *rx, size_t total, uint32_t crc, bool verify)
+{
+	if (rx->bytes != total)
+		return -EIO;
+	if (verify && rx->crc_on && rx->crc != crc)
+		return -EILSEQ;
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -414,22 +479,15 @@ static int ingest_prep(struct bench_row *row, int v)
 	 * Before a verifying round the old bytes are overwritten with zeros,
 	 * so the check sees only what this variant wrote.
 	 */
-	if (bench_round_verifies(row) && (err = bench_zero_file(c->file, c->total)) < 0)
-		return err;
-	if (fdatasync(c->file) < 0 || lseek(c->file, 0, SEEK_SET) < 0)
-		return -errno;
-	err = bench_tcp_pair(&c->rx, &c->tx.fd);
-	if (err < 0)
-		return err;
-	c->tx.bytes = c->total;
-	return 0;
+	err = bench_file_rewind(c->file, c->total, bench_round_verifies(row));
+	return err < 0 ? err : bench_tx_open(&c->tx, &c->rx, c->total);
 }
 
 static int ingest_run(struct bench_row *row, int v, double *work)
 {
 	struct ingest *c = row->ctx;
 	ssize_t got;
-	int err = bench_peer_start(&c->tx, bench_sender_main);
+	int err = bench_tx_start(&c->tx, c->rx);
 
 	if (err < 0)
 		return err;
@@ -460,30 +518,15 @@ static int ingest_run(struct bench_row *row, int v, double *work)
 		got = move_zbl_nonblock(c->rx, c->file, BENCH_CHUNK_BYTES, 0);
 		break;
 	}
-	/* A failed receiver closes its socket so the sender cannot hang. */
-	close(c->rx);
-	pthread_join(c->tx.thread, NULL);
-	if (got < 0)
-		return (int)got;
-	if (c->tx.err < 0)
-		return c->tx.err;
-	*work = (double)got;
-	return (size_t)got == c->total ? 0 : -EIO;
+	return bench_tx_join(&c->tx, c->rx, got, c->total, work);
 }
 
 static int ingest_check(struct bench_row *row, int v, bool verify)
 {
 	struct ingest *c = row->ctx;
-	struct stat st;
 
 	(void)v;
-	if (fstat(c->file, &st) < 0)
-		return -errno;
-	if ((size_t)st.st_size != c->total)
-		return -EIO;
-	if (verify && bench_file_crc(c->file, c->total) != c->crc)
-		return -EILSEQ;
-	return 0;
+	return bench_file_check(c->file, c->total, c->crc, verify);
 }
 
 static int row_ingest(struct bench *b)
@@ -559,18 +602,9 @@ struct f2s {
 static int f2s_prep(struct bench_row *row, int v)
 {
 	struct f2s *c = row->ctx;
-	int err;
 
 	(void)v;
-	err = bench_tcp_pair(&c->rx.fd, &c->tx);
-	if (err < 0)
-		return err;
-	err = bench_peer_start(&c->rx, bench_receiver_main);
-	if (err < 0) {
-		close(c->rx.fd);
-		close(c->tx);
-	}
-	return err;
+	return bench_rx_start(&c->rx, &c->tx);
 }
 
 static int f2s_run(struct bench_row *row, int v, double *work)
@@ -578,6 +612,7 @@ static int f2s_run(struct bench_row *row, int v, double *work)
 	struct f2s *c = row->ctx;
 	int64_t off = 0;
 	ssize_t sent = 0;
+	int err;
 
 	switch (v) {
 	case 0:
@@ -602,7 +637,6 @@ static int f2s_run(struct bench_row *row, int v, double *work)
 		break;
 	default: {
 		zbl_t *bl = zbl_new();
-		int err;
 
 		if (!bl) {
 			sent = -ENOMEM;
@@ -614,15 +648,7 @@ static int f2s_run(struct bench_row *row, int v, double *work)
 		break;
 	}
 	}
-	close(c->tx);
-	pthread_join(c->rx.thread, NULL);
-	close(c->rx.fd);
-	if (sent < 0)
-		return (int)sent;
-	if (c->rx.err < 0)
-		return c->rx.err;
-	*work = (double)c->rx.bytes;
-	return (size_t)sent == c->total ? 0 : -EIO;
+	return bench_rx_join(&c->rx, c->tx, sent, c->total, work);
 }
 
 static int f2s_check(struct bench_row *row, int v, bool verify)
@@ -630,11 +656,7 @@ static int f2s_check(struct bench_row *row, int v, bool verify)
 	struct f2s *c = row->ctx;
 
 	(void)v;
-	if (c->rx.bytes != c->total)
-		return -EIO;
-	if (verify && c->rx.crc_on && c->rx.crc != c->crc)
-		return -EILSEQ;
-	return 0;
+	return bench_rx_check(&c->rx, c->total, c->crc, verify);
 }
 
 static int row_f2s(struct bench *b, int file, size_t total, uint32_t crc, bool splice_rx)
@@ -706,25 +728,16 @@ static int relay_prep(struct bench_row *row, int v)
 	int err;
 
 	(void)v;
-	err = bench_tcp_pair(&c->a_rx, &c->tx.fd);
+	err = bench_tx_open(&c->tx, &c->a_rx, c->total);
 	if (err < 0)
 		return err;
-	err = bench_tcp_pair(&c->rx.fd, &c->b_tx);
-	if (err < 0)
-		goto fail_a;
-	c->tx.bytes = c->total;
 	c->rx.crc_on = c->crc_on;
 	c->rx.use_splice = !c->crc_on;
-	err = bench_peer_start(&c->rx, bench_receiver_main);
-	if (err < 0)
-		goto fail_b;
-	return 0;
-fail_b:
-	close(c->rx.fd);
-	close(c->b_tx);
-fail_a:
-	close(c->a_rx);
-	close(c->tx.fd);
+	err = bench_rx_start(&c->rx, &c->b_tx);
+	if (err < 0) {
+		close(c->a_rx);
+		close(c->tx.fd);
+	}
 	return err;
 }
 
@@ -735,8 +748,9 @@ static int relay_run(struct bench_row *row, int v, double *work)
 	int err = bench_peer_start(&c->tx, bench_sender_main);
 
 	if (err < 0) {
-		close(c->b_tx);
-		pthread_join(c->rx.thread, NULL);
+		close(c->a_rx);
+		close(c->tx.fd);
+		bench_rx_join(&c->rx, c->b_tx, err, c->total, work);
 		return err;
 	}
 	switch (v) {
@@ -760,18 +774,9 @@ static int relay_run(struct bench_row *row, int v, double *work)
 		break;
 	}
 	close(c->a_rx);
-	close(c->b_tx);
 	pthread_join(c->tx.thread, NULL);
-	pthread_join(c->rx.thread, NULL);
-	close(c->rx.fd);
-	if (got < 0)
-		return (int)got;
-	if (c->tx.err < 0)
-		return c->tx.err;
-	if (c->rx.err < 0)
-		return c->rx.err;
-	*work = (double)c->rx.bytes;
-	return (size_t)got == c->total ? 0 : -EIO;
+	err = bench_rx_join(&c->rx, c->b_tx, got, c->total, work);
+	return err < 0 || c->tx.err >= 0 ? err : c->tx.err;
 }
 
 static int relay_check(struct bench_row *row, int v, bool verify)
@@ -779,11 +784,7 @@ static int relay_check(struct bench_row *row, int v, bool verify)
 	struct relay *c = row->ctx;
 
 	(void)v;
-	if (c->rx.bytes != c->total)
-		return -EIO;
-	if (verify && c->crc_on && c->rx.crc != c->crc)
-		return -EILSEQ;
-	return 0;
+	return bench_rx_check(&c->rx, c->total, c->crc, verify);
 }
 
 static int row_relay(struct bench *b)

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,16 +55,42 @@ static void release_memory(void)
 	settle();
 }
 
-/* Runs a ring until *@done or an error; 0 or -errno. */
-static int ring_until(zbl_ring_t *ring, const bool *done, const int *err)
-{
-	while (!*done && !*err) {
-		int n = zbl_ring_run(ring, 1, -1);
+/* What each ring loop here keeps: its ring, a list, and when to stop. */
+struct ring_job {
+	zbl_ring_t *ring;
+	zbl_t *bl;
+	bool done;
+	int err;                 /* the first error */
+};
 
-		if (n < 0)
-			return n;
+static void job_fail(struct ring_job *j, int err)
+{
+	if (err < 0 && !j->err)
+		j->err = err;
+}
+
+/*
+ * Runs a loop on a new ring (@flags: zbl_ring_new's) with a new list:
+ * @start submits the first operations, the callbacks the rest, until one
+ * sets done or an error. Freeing the ring cancels what is left, waits for
+ * the kernel, and runs the callbacks still due (a last write's error shows
+ * up then). Returns 0 or the first error.
+ */
+static int ring_job_run(struct ring_job *j, unsigned flags, void (*start)(struct ring_job *j))
+{
+	int n = -ENOMEM;
+
+	j->ring = zbl_ring_new(0, flags);
+	j->bl = zbl_new();
+	if (j->ring && j->bl) {
+		start(j);
+		for (n = 0; !j->done && !j->err && n >= 0;)
+			n = zbl_ring_run(j->ring, 1, -1);
 	}
-	return *err;
+	zbl_ring_free(j->ring);
+	zbl_free(j->bl);
+	job_fail(j, n);
+	return j->err;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -87,14 +112,12 @@ struct direct {
 
 /* One ring ingest: objects are received whole, then written; OBJS_IN_FLIGHT at most. */
 struct ring_ingest {
+	struct ring_job job;     /* job.bl: the object being received */
 	struct direct *c;
-	zbl_ring_t *ring;
-	zbl_t *cur;              /* the object being received */
 	size_t have;             /* its bytes so far */
 	int64_t off;             /* where it goes in the file */
 	int writes;              /* objects being written */
-	bool reading, eof, done;
-	int err;
+	bool reading, eof;
 };
 
 static void ri_read(struct ring_ingest *s);
@@ -104,9 +127,8 @@ static void ri_fsync_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 	struct ring_ingest *s = arg;
 
 	(void)ring;
-	if (res < 0 && !s->err)
-		s->err = (int)res;
-	s->done = true;
+	job_fail(&s->job, (int)res);
+	s->job.done = true;
 }
 
 static void ri_write_cb(zbl_ring_t *ring, ssize_t res, void *arg)
@@ -115,19 +137,19 @@ static void ri_write_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 
 	(void)ring;
 	s->writes--;
-	if (res < 0 && !s->err)
-		s->err = (int)res;
-	if (!s->eof && !s->reading && !s->err)
+	job_fail(&s->job, (int)res);
+	if (!s->eof && !s->reading && !s->job.err)
 		ri_read(s);
 }
 
 /* The object received so far goes to the file; the list is empty again. */
 static void ri_write(struct ring_ingest *s)
 {
-	int err = zbl_ring_write(s->ring, s->cur, s->c->dfile, s->off, ZBL_DRAIN, ri_write_cb, s);
+	int err = zbl_ring_write(s->job.ring, s->job.bl, s->c->dfile, s->off, ZBL_DRAIN,
+				 ri_write_cb, s);
 
 	if (err < 0) {
-		s->err = err;
+		job_fail(&s->job, err);
 		return;
 	}
 	s->off += (int64_t)s->have;
@@ -138,12 +160,11 @@ static void ri_write(struct ring_ingest *s)
 static void ri_read_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 {
 	struct ring_ingest *s = arg;
-	int err = 0;
 
 	(void)ring;
 	s->reading = false;
 	if (res < 0) {
-		s->err = s->err ? s->err : (int)res;
+		job_fail(&s->job, (int)res);
 		return;
 	}
 	s->have += (size_t)res;
@@ -152,45 +173,36 @@ static void ri_read_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 		s->eof = true;
 		if (s->have)
 			ri_write(s);
-		if (!s->err)
-			err = zbl_ring_fsync(s->ring, s->c->dfile, ZBL_DATASYNC, ri_fsync_cb, s);
-		if (err < 0)
-			s->err = err;
+		if (!s->job.err)
+			job_fail(&s->job, zbl_ring_fsync(s->job.ring, s->c->dfile, ZBL_DATASYNC,
+							 ri_fsync_cb, s));
 		return;
 	}
 	if (s->have == OBJ_BYTES)
 		ri_write(s);
-	if (s->writes < OBJS_IN_FLIGHT && !s->err)
+	if (s->writes < OBJS_IN_FLIGHT && !s->job.err)
 		ri_read(s);
 }
 
 static void ri_read(struct ring_ingest *s)
 {
-	int err = zbl_ring_read(s->ring, s->cur, s->c->rx, -1, OBJ_BYTES - s->have, 0, ri_read_cb, s);
+	int err = zbl_ring_read(s->job.ring, s->job.bl, s->c->rx, -1, OBJ_BYTES - s->have, 0,
+				ri_read_cb, s);
 
-	if (err < 0)
-		s->err = err;
-	else
-		s->reading = true;
+	job_fail(&s->job, err);
+	s->reading = err == 0;
+}
+
+static void ri_start(struct ring_job *j)
+{
+	ri_read((struct ring_ingest *)j);
 }
 
 static ssize_t ring_ingest(struct direct *c)
 {
 	struct ring_ingest s = { .c = c };
-	int err;
+	int err = ring_job_run(&s.job, 0, ri_start);
 
-	s.ring = zbl_ring_new(0, 0);
-	s.cur = zbl_new();
-	if (!s.ring || !s.cur) {
-		zbl_ring_free(s.ring);
-		zbl_free(s.cur);
-		return -ENOMEM;
-	}
-	ri_read(&s);
-	err = ring_until(s.ring, &s.done, &s.err);
-	/* On an error this cancels what is left and waits for the kernel. */
-	zbl_ring_free(s.ring);
-	zbl_free(s.cur);
 	return err < 0 ? err : s.off;
 }
 
@@ -261,20 +273,11 @@ static int direct_prep(struct bench_row *row, int v)
 			return c->fresh;
 		break;
 	default:
-		/* Resident page cache, flushed so that no writeback runs in the timed part. */
-		if (verify && (err = bench_zero_file(c->place, c->total)) < 0)
-			return err;
-		if (fdatasync(c->place) < 0 || lseek(c->place, 0, SEEK_SET) < 0)
-			return -errno;
+		/* Resident page cache, as the ingest row's. */
+		err = bench_file_rewind(c->place, c->total, verify);
 		break;
 	}
-	if (err < 0)
-		return err;
-	err = bench_tcp_pair(&c->rx, &c->tx.fd);
-	if (err < 0)
-		return err;
-	c->tx.bytes = c->total;
-	return 0;
+	return err < 0 ? err : bench_tx_open(&c->tx, &c->rx, c->total);
 }
 
 static int direct_run(struct bench_row *row, int v, double *work)
@@ -289,12 +292,9 @@ static int direct_run(struct bench_row *row, int v, double *work)
 		*work = (double)c->total;
 		return err;
 	}
-	err = bench_peer_start(&c->tx, bench_sender_main);
-	if (err < 0) {
-		close(c->rx);
-		close(c->tx.fd);
+	err = bench_tx_start(&c->tx, c->rx);
+	if (err < 0)
 		return err;
-	}
 	if (v == DIRECT_RING || v == DIRECT_RING_NEW) {
 		got = ring_ingest(c);
 	} else {
@@ -302,30 +302,15 @@ static int direct_run(struct bench_row *row, int v, double *work)
 		if (got >= 0 && fdatasync(file) < 0)
 			got = -errno;
 	}
-	/* A failed receiver closes its socket so the sender cannot hang. */
-	close(c->rx);
-	pthread_join(c->tx.thread, NULL);
-	if (got < 0)
-		return (int)got;
-	if (c->tx.err < 0)
-		return c->tx.err;
-	*work = (double)got;
-	return (size_t)got == c->total ? 0 : -EIO;
+	return bench_tx_join(&c->tx, c->rx, got, c->total, work);
 }
 
 static int direct_check(struct bench_row *row, int v, bool verify)
 {
 	struct direct *c = row->ctx;
 	int file = v == DIRECT_BUF_NEW ? c->fresh : v == DIRECT_BUF_PLACE ? c->place : c->dfile;
-	struct stat st;
 
-	if (fstat(file, &st) < 0)
-		return -errno;
-	if ((size_t)st.st_size != c->total)
-		return -EIO;
-	if (verify && bench_file_crc(file, c->total) != (v == DIRECT_DD ? c->zero_crc : c->crc))
-		return -EILSEQ;
-	return 0;
+	return bench_file_check(file, c->total, v == DIRECT_DD ? c->zero_crc : c->crc, verify);
 }
 
 /*
@@ -468,12 +453,10 @@ struct memsock {
 };
 
 struct ring_send {
-	zbl_ring_t *ring;
+	struct ring_job job;
 	struct memsock *c;
 	size_t queued, done_bytes;
 	int inflight;
-	bool done;
-	int err;
 };
 
 static void rs_more(struct ring_send *s);
@@ -484,24 +467,23 @@ static void rs_write_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 
 	(void)ring;
 	s->inflight--;
-	if (res < 0) {
-		s->err = s->err ? s->err : (int)res;
+	job_fail(&s->job, (int)res);
+	if (res < 0)
 		return;
-	}
 	s->done_bytes += (size_t)res;
-	s->done = s->done_bytes == s->c->total;
+	s->job.done = s->done_bytes == s->c->total;
 	rs_more(s);
 }
 
 /* Queues messages until MEMSOCK_QUEUED are in the ring or all are. */
 static void rs_more(struct ring_send *s)
 {
-	while (!s->err && s->inflight < MEMSOCK_QUEUED && s->queued < s->c->total) {
+	while (!s->job.err && s->inflight < MEMSOCK_QUEUED && s->queued < s->c->total) {
 		/* Flags 0: the operation takes its own references; the message stays. */
-		int err = zbl_ring_write(s->ring, s->c->msg, s->c->tx, -1, 0, rs_write_cb, s);
+		int err = zbl_ring_write(s->job.ring, s->c->msg, s->c->tx, -1, 0, rs_write_cb, s);
 
 		if (err < 0) {
-			s->err = err;
+			job_fail(&s->job, err);
 			return;
 		}
 		s->queued += zbl_length(s->c->msg);
@@ -509,54 +491,37 @@ static void rs_more(struct ring_send *s)
 	}
 }
 
+static void rs_start(struct ring_job *j)
+{
+	rs_more((struct ring_send *)j);
+}
+
 static int memsock_prep(struct bench_row *row, int v)
 {
 	struct memsock *c = row->ctx;
-	int err;
 
 	(void)v;
-	err = bench_tcp_pair(&c->rx.fd, &c->tx);
-	if (err < 0)
-		return err;
 	c->rx.crc_on = c->crc_on;
 	c->rx.use_splice = !c->crc_on;
-	err = bench_peer_start(&c->rx, bench_receiver_main);
-	if (err < 0) {
-		close(c->rx.fd);
-		close(c->tx);
-	}
-	return err;
+	return bench_rx_start(&c->rx, &c->tx);
 }
 
 static int memsock_run(struct bench_row *row, int v, double *work)
 {
 	struct memsock *c = row->ctx;
-	ssize_t err = 0;
+	ssize_t sent = 0, err = 0;
 
 	if (v == MEMSOCK_WRITEV) {
-		for (size_t sent = 0; sent < c->total && err >= 0; sent += zbl_length(c->msg))
-			err = zbl_write_fd(c->msg, c->tx);
+		while ((size_t)sent < c->total && (err = zbl_write_fd(c->msg, c->tx)) >= 0)
+			sent += err;
 	} else {
-		struct ring_send s = { .c = c, .ring = zbl_ring_new(0, 0) };
+		struct ring_send s = { .c = c };
 
-		if (!s.ring) {
-			err = -ENOMEM;
-		} else {
-			rs_more(&s);
-			err = ring_until(s.ring, &s.done, &s.err);
-			/* Waits for the zero-copy notifications too: the pages are free after. */
-			zbl_ring_free(s.ring);
-		}
+		/* Freeing the ring waits for the zero-copy notifications too. */
+		err = ring_job_run(&s.job, 0, rs_start);
+		sent = (ssize_t)s.done_bytes;
 	}
-	close(c->tx);
-	pthread_join(c->rx.thread, NULL);
-	close(c->rx.fd);
-	if (err < 0)
-		return (int)err;
-	if (c->rx.err < 0)
-		return c->rx.err;
-	*work = (double)c->rx.bytes;
-	return 0;
+	return bench_rx_join(&c->rx, c->tx, err < 0 ? err : sent, c->total, work);
 }
 
 static int memsock_check(struct bench_row *row, int v, bool verify)
@@ -564,11 +529,7 @@ static int memsock_check(struct bench_row *row, int v, bool verify)
 	struct memsock *c = row->ctx;
 
 	(void)v;
-	if (c->rx.bytes != c->total)
-		return -EIO;
-	if (verify && c->crc_on && c->rx.crc != c->crc)
-		return -EILSEQ;
-	return 0;
+	return bench_rx_check(&c->rx, c->total, c->crc, verify);
 }
 
 static int row_memsock(struct bench *b)
@@ -683,12 +644,9 @@ static void *small_client(void *arg)
 
 /* The ring server: read a request whole, write it back (ZBL_DRAIN), read the next. */
 struct ring_srv {
+	struct ring_job job;     /* job.bl: the request being read */
 	struct small *c;
-	zbl_ring_t *ring;
-	zbl_t *bl;
 	size_t have;
-	bool done;
-	int err;
 };
 
 static void srv_read(struct ring_srv *s);
@@ -698,8 +656,8 @@ static void srv_write_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 	struct ring_srv *s = arg;
 
 	(void)ring;
-	if (res != SMALL_BYTES && !s->err)
-		s->err = res < 0 ? (int)res : -EIO;
+	if (res != SMALL_BYTES)
+		job_fail(&s->job, res < 0 ? (int)res : -EIO);
 }
 
 static void srv_read_cb(zbl_ring_t *ring, ssize_t res, void *arg)
@@ -710,16 +668,16 @@ static void srv_read_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 	(void)ring;
 	if (res <= 0) {
 		/* The client's end of stream (after the last response) ends the loop. */
-		if (res < 0 || s->have)
-			s->err = res < 0 ? (int)res : -EIO;
-		s->done = true;
+		job_fail(&s->job, res < 0 ? (int)res : s->have ? -EIO : 0);
+		s->job.done = true;
 		return;
 	}
 	s->have += (size_t)res;
 	if (s->have == SMALL_BYTES) {
-		err = zbl_ring_write(s->ring, s->bl, s->c->srv, -1, ZBL_DRAIN, srv_write_cb, s);
+		err = zbl_ring_write(s->job.ring, s->job.bl, s->c->srv, -1, ZBL_DRAIN, srv_write_cb,
+				     s);
 		if (err < 0) {
-			s->err = err;
+			job_fail(&s->job, err);
 			return;
 		}
 		s->have = 0;
@@ -730,26 +688,20 @@ static void srv_read_cb(zbl_ring_t *ring, ssize_t res, void *arg)
 
 static void srv_read(struct ring_srv *s)
 {
-	int err = zbl_ring_read(s->ring, s->bl, s->c->srv, -1, SMALL_BYTES - s->have, 0,
-				srv_read_cb, s);
+	job_fail(&s->job, zbl_ring_read(s->job.ring, s->job.bl, s->c->srv, -1,
+					SMALL_BYTES - s->have, 0, srv_read_cb, s));
+}
 
-	if (err < 0)
-		s->err = err;
+static void srv_start(struct ring_job *j)
+{
+	srv_read((struct ring_srv *)j);
 }
 
 static int serve_ring(struct small *c, unsigned flags)
 {
-	struct ring_srv s = { .c = c, .ring = zbl_ring_new(0, flags), .bl = zbl_new() };
-	int err = -ENOMEM;
+	struct ring_srv s = { .c = c };
 
-	if (s.ring && s.bl) {
-		srv_read(&s);
-		err = ring_until(s.ring, &s.done, &s.err);
-	}
-	/* Callbacks still due run here: a failed last write shows up now. */
-	zbl_ring_free(s.ring);
-	zbl_free(s.bl);
-	return err < 0 ? err : s.err;
+	return ring_job_run(&s.job, flags, srv_start);
 }
 
 /* The epoll server: a non-blocking socket, zbl_read_fd when readable, zbl_write_fd back. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +153,30 @@ int bench_zero_file(int fd, size_t len)
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
 	return bench_write_repeated(fd, zeros, len);
+}
+
+int bench_file_rewind(int fd, size_t len, bool verify)
+{
+	int err = verify ? bench_zero_file(fd, len) : 0;
+
+	if (err < 0)
+		return err;
+	if (fdatasync(fd) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return 0;
+}
+
+int bench_file_check(int fd, size_t len, uint32_t crc, bool verify)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((size_t)st.st_size != len)
+		return -EIO;
+	if (verify && bench_file_crc(fd, len) != crc)
+		return -EILSEQ;
+	return 0;
 }
 
 /* An anonymous file in the bench directory (unlinked at once). */
