@@ -146,8 +146,8 @@ int main(int argc, char **argv)
 	if (bench_free_page_reporting())
 		printf("free page reporting: on (a virtio-balloon takes freed memory back and "
 		       "faulting it in again is slow; ingest overwrites its file in place, "
-		       "appends/fresh pays it on purpose, direct's 'new' variants wait for it "
-		       "before their rounds)\n");
+		       "appends/fresh and direct's new file and new memory free theirs right "
+		       "before their rounds and take it again)\n");
 	printf("CPU = getrusage user+sys of the whole process (peer threads and io_uring workers "
 	       "included) and of the child processes it waited for\n"
 	       "memory: what each variant's timed part draws: warm (resident before the round), "
