@@ -35,7 +35,8 @@ def targets(doc):
             num, den = byname.get(t["num"]), byname.get(t["den"])
             if not num or not den:
                 continue
-            key = (row["name"], t["num"], t["den"])
+            # The kind too: a row may give a throughput and a CPU ratio of one pair.
+            key = (row["name"], t["num"], t["den"], t["kind"])
             yield key, row, num, den, t
 
 
