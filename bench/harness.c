@@ -57,6 +57,8 @@ struct bench_row *bench_row_new(struct bench *b, const char *group, enum bench_u
 	row->group = group;
 	row->unit = unit;
 	row->bench = b;
+	/* Rows whose variants draw memory new to the guest say so (bench.h). */
+	row->memory = "warm";
 	snprintf(row->name, sizeof(row->name), "%s", group);
 	va_start(ap, fmt);
 	vsnprintf(row->title, sizeof(row->title), fmt, ap);
@@ -96,6 +98,14 @@ void bench_add_target(struct bench_row *row, int num, int den, enum bench_target
 	t->threshold = threshold;
 }
 
+void bench_add_value_target(struct bench_row *row, int v, const char *what,
+			    double (*value)(const struct bench_row *row, int v), double threshold)
+{
+	bench_add_target(row, v, v, BENCH_VALUE_LE, threshold);
+	row->targets[row->ntargets - 1].what = what;
+	row->targets[row->ntargets - 1].value_fn = value;
+}
+
 void bench_fail(struct bench_row *row, const char *fmt, ...)
 {
 	va_list ap;
@@ -119,14 +129,47 @@ void bench_add_mem(struct bench *b, const char *name, double bytes, double rss_b
 	b->nmem++;
 }
 
-static double cpu_seconds(void)
+static double rusage_seconds(int who)
 {
 	struct rusage ru;
 
-	/* RUSAGE_SELF covers every thread of the process, finished ones too. */
-	getrusage(RUSAGE_SELF, &ru);
+	getrusage(who, &ru);
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/*
+ * RUSAGE_SELF covers every thread of the process, finished ones too, and
+ * io_uring's kernel workers, which are threads of the process that set up
+ * the ring. RUSAGE_CHILDREN adds the child processes a row ran and waited
+ * for (dd).
+ */
+static double cpu_seconds(void)
+{
+	return rusage_seconds(RUSAGE_SELF) + rusage_seconds(RUSAGE_CHILDREN);
+}
+
+/*
+ * The machine's busy CPU seconds, every CPU and every task: /proc/stat's
+ * user, nice, system, irq and softirq (not idle, iowait or the host's
+ * steal). It adds what no process is charged with: the kernel's own
+ * threads (writeback, the page-reporting worker) and interrupts. In ticks
+ * of 10 ms, and whatever else runs on the machine counts too.
+ */
+static double machine_cpu_seconds(void)
+{
+	unsigned long long user, nice, sys, idle, iowait, irq, softirq;
+	FILE *f = fopen("/proc/stat", "re");
+	int n = 0;
+
+	if (!f)
+		return 0;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle,
+		   &iowait, &irq, &softirq);
+	fclose(f);
+	if (n != 7)
+		return 0;
+	return (double)(user + nice + sys + irq + softirq) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -145,25 +188,44 @@ static double median(const double *v, int n)
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* The counters of struct zbl_stats (pipes_live, a gauge, is not one). */
+#define STATS_COUNTERS(X) \
+	X(bytes_copied_in) X(bytes_spliced_in) X(bytes_copied_out) X(bytes_spliced_out) \
+	X(bytes_teed) X(bytes_materialized) X(materializations) X(fallbacks) X(pipes_created) \
+	X(bytes_sent_zerocopy) X(bytes_zerocopy_copied) X(bytes_direct) X(bytes_staged) \
+	X(ring_ops) X(ring_sync_ops)
+
 static void stats_add(struct zbl_stats *sum, const struct zbl_stats *a, const struct zbl_stats *b)
 {
-	sum->bytes_copied_in += b->bytes_copied_in - a->bytes_copied_in;
-	sum->bytes_spliced_in += b->bytes_spliced_in - a->bytes_spliced_in;
-	sum->bytes_copied_out += b->bytes_copied_out - a->bytes_copied_out;
-	sum->bytes_spliced_out += b->bytes_spliced_out - a->bytes_spliced_out;
-	sum->bytes_teed += b->bytes_teed - a->bytes_teed;
-	sum->bytes_materialized += b->bytes_materialized - a->bytes_materialized;
-	sum->materializations += b->materializations - a->materializations;
-	sum->fallbacks += b->fallbacks - a->fallbacks;
-	sum->pipes_created += b->pipes_created - a->pipes_created;
+#define ADD(f) sum->f += b->f - a->f;
+	STATS_COUNTERS(ADD)
+#undef ADD
 	sum->pipes_live = b->pipes_live;
 }
 
 static bool stats_any(const struct zbl_stats *s)
 {
-	return s->bytes_copied_in || s->bytes_spliced_in || s->bytes_copied_out ||
-	       s->bytes_spliced_out || s->bytes_teed || s->bytes_materialized || s->fallbacks ||
-	       s->pipes_created;
+#define ANY(f) s->f ||
+	return STATS_COUNTERS(ANY) false;
+#undef ANY
+}
+
+static bool kind_info(enum bench_target_kind k)
+{
+	return k == BENCH_INFO || k == BENCH_INFO_TIME || k == BENCH_INFO_CPU;
+}
+
+/* Whether the target is "at most" (time, CPU, a figure) rather than "at least". */
+static bool kind_le(enum bench_target_kind k)
+{
+	return k == BENCH_TIME_LE || k == BENCH_CPU_LE || k == BENCH_VALUE_LE;
+}
+
+static const char *kind_what(const struct bench_target *t)
+{
+	return t->kind == BENCH_TIME_LE || t->kind == BENCH_INFO_TIME ? "time" :
+	       t->kind == BENCH_CPU_LE || t->kind == BENCH_INFO_CPU ? "CPU" :
+	       t->kind == BENCH_VALUE_LE ? t->what : "ratio";
 }
 
 static void compute_targets(struct bench_row *row)
@@ -172,16 +234,24 @@ static void compute_targets(struct bench_row *row)
 		struct bench_target *t = &row->targets[i];
 		double n = row->res[t->num].med_thru, d = row->res[t->den].med_thru;
 
+		double cn = row->res[t->num].med_cpu, cd = row->res[t->den].med_cpu;
+
 		if (t->kind == BENCH_TIME_LE || t->kind == BENCH_INFO_TIME)
 			t->value = n > 0 ? d / n : 0;
+		else if (t->kind == BENCH_CPU_LE || t->kind == BENCH_INFO_CPU)
+			t->value = cd > 0 ? cn / cd : 0;
+		else if (t->kind == BENCH_VALUE_LE)
+			t->value = row->res[t->num].rounds ? t->value_fn(row, t->num) : -1;
 		else
 			t->value = d > 0 ? n / d : 0;
 		if (row->failed)
 			t->pass = false;
 		else if (t->kind == BENCH_THRU_GE)
 			t->pass = t->value >= t->threshold;
-		else if (t->kind == BENCH_TIME_LE)
+		else if (t->kind == BENCH_TIME_LE || t->kind == BENCH_CPU_LE)
 			t->pass = t->value > 0 && t->value <= t->threshold;
+		else if (t->kind == BENCH_VALUE_LE)
+			t->pass = t->value >= 0 && t->value <= t->threshold;
 		else
 			t->pass = true;
 	}
@@ -195,31 +265,42 @@ static void print_mib(const char *what, uint64_t v, double rounds, bool *first)
 	*first = false;
 }
 
+static const char *variant_memory(const struct bench_row *row, int v)
+{
+	return row->variants[v].memory ? row->variants[v].memory : row->memory;
+}
+
 static void print_row(const struct bench_row *row, int rounds)
 {
 	const bool bytes = row->unit == BENCH_BYTES;
 
 	printf("\n== %s: %s\n", row->name, row->title);
-	printf("   %-36s %12s %12s %12s\n", "variant", bytes ? "GB/s" : "Mops/s",
-	       bytes ? "CPU s/GB" : "CPU ns/op", "ms/round");
+	printf("   %-36s %12s %12s", "variant", bytes ? "GB/s" : "Mops/s",
+	       bytes ? "CPU s/GB" : "CPU ns/op");
+	if (row->machine_cpu)
+		printf(" %12s", bytes ? "mach. s/GB" : "mach. ns/op");
+	printf(" %12s  %s\n", "ms/round", "memory");
 	for (int v = 0; v < row->nvariants; v++) {
 		const struct bench_result *r = &row->res[v];
 
-		printf("   %-36s %12.3f %12.3f %12.2f\n", row->variants[v].name,
-		       r->med_thru / 1e6 / (bytes ? 1e3 : 1), r->med_cpu * 1e9,
-		       r->med_wall * 1e3);
+		printf("   %-36s %12.3f %12.3f", row->variants[v].name,
+		       r->med_thru / 1e6 / (bytes ? 1e3 : 1), r->med_cpu * 1e9);
+		if (row->machine_cpu)
+			printf(" %12.3f", r->med_mcpu * 1e9);
+		printf(" %12.2f  %s\n", r->med_wall * 1e3, variant_memory(row, v));
 	}
 	for (int i = 0; i < row->ntargets; i++) {
 		const struct bench_target *t = &row->targets[i];
 		const char *a = row->variants[t->num].name, *d = row->variants[t->den].name;
 
-		if (t->kind == BENCH_INFO || t->kind == BENCH_INFO_TIME)
-			printf("   %s %s / %s = %.2f (info)\n",
-			       t->kind == BENCH_INFO ? "ratio" : "time", a, d, t->value);
+		if (t->kind == BENCH_VALUE_LE)
+			printf("   %s, %s = %.0f, target <= %.0f: %s\n", t->what, a, t->value,
+			       t->threshold, t->pass ? "PASS" : "FAIL");
+		else if (kind_info(t->kind))
+			printf("   %s %s / %s = %.2f (info)\n", kind_what(t), a, d, t->value);
 		else
-			printf("   %s %s / %s = %.2f, target %s %.2f: %s\n",
-			       t->kind == BENCH_TIME_LE ? "time" : "ratio", a, d, t->value,
-			       t->kind == BENCH_TIME_LE ? "<=" : ">=", t->threshold,
+			printf("   %s %s / %s = %.2f, target %s %.2f: %s\n", kind_what(t), a, d,
+			       t->value, kind_le(t->kind) ? "<=" : ">=", t->threshold,
 			       t->pass ? "PASS" : "FAIL");
 	}
 	for (int v = 0; v < row->nvariants; v++) {
@@ -235,6 +316,15 @@ static void print_row(const struct bench_row *row, int rounds)
 		print_mib("copied_out", s->bytes_copied_out, rounds, &first);
 		print_mib("teed", s->bytes_teed, rounds, &first);
 		print_mib("materialized", s->bytes_materialized, rounds, &first);
+		print_mib("direct", s->bytes_direct, rounds, &first);
+		print_mib("staged", s->bytes_staged, rounds, &first);
+		print_mib("sent_zerocopy", s->bytes_sent_zerocopy, rounds, &first);
+		print_mib("zerocopy_copied", s->bytes_zerocopy_copied, rounds, &first);
+		if (s->ring_ops) {
+			printf("%sring_ops %.1f (sync engine %.1f)", first ? "" : ", ",
+			       s->ring_ops / (double)rounds, s->ring_sync_ops / (double)rounds);
+			first = false;
+		}
 		printf("%sfallbacks %.1f, pipes_created %.1f\n", first ? "" : ", ",
 		       s->fallbacks / (double)rounds, s->pipes_created / (double)rounds);
 	}
@@ -260,7 +350,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 			struct bench_variant *var = &row->variants[v];
 			struct bench_result *res = &row->res[v];
 			struct zbl_stats s0, s1;
-			double work = 0, t0, t1, c0, c1;
+			double work = 0, t0, t1, c0, c1, m0, m1;
 			int err;
 
 			if (b->variant && !strstr(var->name, b->variant))
@@ -271,11 +361,13 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 				bench_fail(row, "%s: prep failed: %s", var->name, strerror(-err));
 				break;
 			}
+			m0 = machine_cpu_seconds();
 			c0 = cpu_seconds();
 			t0 = bench_now();
 			err = var->run(row, v, &work);
 			t1 = bench_now();
 			c1 = cpu_seconds();
+			m1 = machine_cpu_seconds();
 			zbl_stats_get(&s1);
 			if (err < 0) {
 				bench_fail(row, "%s: %s", var->name, strerror(-err));
@@ -290,6 +382,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 				t1 = t0 + 1e-9;
 			res->thru[res->rounds] = work / (t1 - t0);
 			res->cpu[res->rounds] = work > 0 ? (c1 - c0) / work : 0;
+			res->mcpu[res->rounds] = work > 0 ? (m1 - m0) / work : 0;
 			res->wall[res->rounds] = t1 - t0;
 			res->work = work;
 			res->rounds++;
@@ -302,6 +395,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 			continue;
 		res->med_thru = median(res->thru, res->rounds);
 		res->med_cpu = median(res->cpu, res->rounds);
+		res->med_mcpu = median(res->mcpu, res->rounds);
 		res->med_wall = median(res->wall, res->rounds);
 	}
 	compute_targets(row);
@@ -328,11 +422,13 @@ void bench_print_summary(const struct bench *b)
 		for (int t = 0; t < row->ntargets; t++) {
 			const struct bench_target *tg = &row->targets[t];
 
-			if (tg->kind == BENCH_INFO || tg->kind == BENCH_INFO_TIME)
+			if (kind_info(tg->kind))
 				continue;
-			printf("   %-4s %-34s %-38s %6.2f %s %.2f\n", tg->pass ? "PASS" : "FAIL",
+			printf("   %-4s %-34s %-38s %6.2f %s %.2f%s%s\n", tg->pass ? "PASS" : "FAIL",
 			       row->name, row->variants[tg->num].name, tg->value,
-			       tg->kind == BENCH_TIME_LE ? "<=" : ">=", tg->threshold);
+			       kind_le(tg->kind) ? "<=" : ">=", tg->threshold,
+			       tg->kind == BENCH_THRU_GE ? "" : " ", tg->kind == BENCH_THRU_GE ? "" :
+			       kind_what(tg));
 			if (tg->pass)
 				pass++;
 			else
@@ -372,20 +468,19 @@ static const char *kind_name(enum bench_target_kind k)
 {
 	return k == BENCH_THRU_GE ? "throughput_ratio_ge" :
 	       k == BENCH_TIME_LE ? "time_ratio_le" :
-	       k == BENCH_INFO ? "info_throughput_ratio" : "info_time_ratio";
+	       k == BENCH_CPU_LE ? "cpu_ratio_le" :
+	       k == BENCH_VALUE_LE ? "value_le" :
+	       k == BENCH_INFO ? "info_throughput_ratio" :
+	       k == BENCH_INFO_CPU ? "info_cpu_ratio" : "info_time_ratio";
 }
 
 static void json_stats(FILE *f, const struct zbl_stats *s, int rounds)
 {
-	fprintf(f, "{\"rounds\": %d, \"bytes_copied_in\": %llu, \"bytes_spliced_in\": %llu, "
-		"\"bytes_copied_out\": %llu, \"bytes_spliced_out\": %llu, \"bytes_teed\": %llu, "
-		"\"bytes_materialized\": %llu, \"materializations\": %llu, \"fallbacks\": %llu, "
-		"\"pipes_created\": %llu}", rounds,
-		(unsigned long long)s->bytes_copied_in, (unsigned long long)s->bytes_spliced_in,
-		(unsigned long long)s->bytes_copied_out, (unsigned long long)s->bytes_spliced_out,
-		(unsigned long long)s->bytes_teed, (unsigned long long)s->bytes_materialized,
-		(unsigned long long)s->materializations, (unsigned long long)s->fallbacks,
-		(unsigned long long)s->pipes_created);
+	fprintf(f, "{\"rounds\": %d", rounds);
+#define FIELD(n) fprintf(f, ", \"" #n "\": %llu", (unsigned long long)s->n);
+	STATS_COUNTERS(FIELD)
+#undef FIELD
+	fputc('}', f);
 }
 
 int bench_write_json(const struct bench *b, const char *path)
@@ -447,6 +542,10 @@ int bench_write_json(const struct bench *b, const char *path)
 			json_num(f, r->med_thru / 1e6 / (bytes ? 1e3 : 1));
 			fprintf(f, ", \"%s\": ", bytes ? "cpu_s_per_gb" : "cpu_ns_per_op");
 			json_num(f, r->med_cpu * 1e9);
+			fprintf(f, ", \"%s\": ", bytes ? "machine_cpu_s_per_gb" : "machine_cpu_ns_per_op");
+			json_num(f, r->med_mcpu * 1e9);
+			fprintf(f, ", \"memory\": ");
+			json_str(f, variant_memory(row, v));
 			fprintf(f, ", \"wall_s\": ");
 			json_num(f, r->med_wall);
 			fprintf(f, ", \"rounds_%s\": [", bytes ? "gb_per_s" : "mops_per_s");
@@ -466,8 +565,14 @@ int bench_write_json(const struct bench *b, const char *path)
 			json_str(f, row->variants[tg->num].name);
 			fprintf(f, ", \"den\": ");
 			json_str(f, row->variants[tg->den].name);
-			fprintf(f, ", \"kind\": \"%s\", \"threshold\": ", kind_name(tg->kind));
-			if (tg->kind == BENCH_INFO || tg->kind == BENCH_INFO_TIME)
+			fprintf(f, ", \"kind\": \"%s\", ", kind_name(tg->kind));
+			if (tg->kind == BENCH_VALUE_LE) {
+				fprintf(f, "\"what\": ");
+				json_str(f, tg->what);
+				fprintf(f, ", ");
+			}
+			fprintf(f, "\"threshold\": ");
+			if (kind_info(tg->kind))
 				fputs("null", f);
 			else
 				json_num(f, tg->threshold);
@@ -520,8 +625,7 @@ int bench_write_svg(const struct bench *b, const char *path)
 
 	for (int i = 0; i < b->nrows; i++)
 		for (int t = 0; t < b->rows[i]->ntargets; t++)
-			n += b->rows[i]->targets[t].kind == BENCH_THRU_GE ||
-			     b->rows[i]->targets[t].kind == BENCH_TIME_LE;
+			n += !kind_info(b->rows[i]->targets[t].kind);
 	f = fopen(path, "w");
 	if (!f)
 		return -1;
@@ -546,10 +650,11 @@ int bench_write_svg(const struct bench *b, const char *path)
 			const struct bench_target *tg = &row->targets[t];
 			double frac;
 
-			if (tg->kind == BENCH_INFO || tg->kind == BENCH_INFO_TIME)
+			if (kind_info(tg->kind))
 				continue;
-			if (tg->kind == BENCH_TIME_LE)
-				frac = tg->value > 0 ? tg->threshold / tg->value : 0;
+			if (kind_le(tg->kind))
+				frac = tg->value > 0 ? tg->threshold / tg->value :
+				       tg->value == 0 && tg->pass ? max_frac : 0;
 			else
 				frac = tg->value / tg->threshold;
 			if (frac > max_frac)
@@ -560,15 +665,24 @@ int bench_write_svg(const struct bench *b, const char *path)
 				y + row_h / 2 + 4);
 			svg_text(f, row->name);
 			fputs(": ", f);
-			svg_text(f, row->variants[tg->num].name);
-			fputs(" / ", f);
-			svg_text(f, row->variants[tg->den].name);
+			if (tg->kind == BENCH_VALUE_LE) {
+				svg_text(f, tg->what);
+				fputs(", ", f);
+				svg_text(f, row->variants[tg->num].name);
+			} else {
+				if (tg->kind == BENCH_CPU_LE)
+					fputs("CPU ", f);
+				svg_text(f, row->variants[tg->num].name);
+				fputs(" / ", f);
+				svg_text(f, row->variants[tg->den].name);
+			}
 			fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
 				"fill=\"%s\"/>\n", label_w, y + 4, frac * bar_w / max_frac, row_h - 8,
 				tg->pass ? "#3a9a4a" : "#c8412c");
-			fprintf(f, "<text x=\"%.1f\" y=\"%d\">%.2f (%s %.2f) %s</text>\n",
+			fprintf(f, "<text x=\"%.1f\" y=\"%d\">%.2f (%s%s %.2f) %s</text>\n",
 				label_w + frac * bar_w / max_frac + 6, y + row_h / 2 + 4, tg->value,
-				tg->kind == BENCH_TIME_LE ? "time &lt;=" : "&gt;=", tg->threshold,
+				tg->kind == BENCH_TIME_LE ? "time " : tg->kind == BENCH_CPU_LE ? "CPU " : "",
+				kind_le(tg->kind) ? "&lt;=" : "&gt;=", tg->threshold,
 				tg->pass ? "PASS" : "FAIL");
 			y += row_h;
 		}

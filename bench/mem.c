@@ -154,6 +154,7 @@ static int row_appends(struct bench *b, bool warm)
 		return -1;
 	snprintf(row->name, sizeof(row->name), "appends/%s", warm ? "warm" : "fresh");
 	row->ctx = &c;
+	row->memory = warm ? "warm" : "new to process";
 	snprintf(row->note, sizeof(row->note), "evbuffer_add vs zbl_append; freeing the "
 		 "buffer is not timed; %s", warm ? "malloc keeps freed memory (M_TRIM_THRESHOLD, "
 		 "M_MMAP_THRESHOLD raised) and zbl keeps up to 32 MiB of released mappings, "

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,8 +46,8 @@ const unsigned char *bench_pattern(void)
 	if (!pat) {
 		uint64_t s = 0x9e3779b97f4a7c15ull;
 
-		pat = malloc(BENCH_PATTERN_BYTES);
-		if (!pat)
+		/* Page-aligned: O_DIRECT writes and whole-page references take it as it is. */
+		if (posix_memalign((void **)&pat, 4096, BENCH_PATTERN_BYTES) != 0)
 			abort();
 		for (size_t i = 0; i < BENCH_PATTERN_BYTES; i += 8) {
 			uint64_t x = bench_rand(&s);
@@ -132,6 +133,52 @@ int bench_write_all(int fd, const void *p, size_t len)
 	return 0;
 }
 
+int bench_write_repeated(int fd, const void *buf, size_t total)
+{
+	for (size_t put = 0; put < total; put += BENCH_PATTERN_BYTES) {
+		size_t n = total - put < BENCH_PATTERN_BYTES ? total - put : BENCH_PATTERN_BYTES;
+		int err = bench_write_all(fd, buf, n);
+
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+int bench_zero_file(int fd, size_t len)
+{
+	/* Aligned, so that O_DIRECT files can be zeroed too. */
+	static const char zeros[BENCH_PATTERN_BYTES] __attribute__((aligned(4096)));
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return bench_write_repeated(fd, zeros, len);
+}
+
+int bench_file_rewind(int fd, size_t len, bool verify)
+{
+	int err = verify ? bench_zero_file(fd, len) : 0;
+
+	if (err < 0)
+		return err;
+	if (fdatasync(fd) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	return 0;
+}
+
+int bench_file_check(int fd, size_t len, uint32_t crc, bool verify)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((size_t)st.st_size != len)
+		return -EIO;
+	if (verify && bench_file_crc(fd, len) != crc)
+		return -EILSEQ;
+	return 0;
+}
+
 /* An anonymous file in the bench directory (unlinked at once). */
 int bench_temp_file(const struct bench *b, const char *tag)
 {
@@ -148,7 +195,8 @@ int bench_temp_file(const struct bench *b, const char *tag)
 
 int64_t bench_file_crc(int fd, size_t len)
 {
-	static char buf[1 << 20];
+	/* Aligned, so that O_DIRECT files can be read too (in whole pages). */
+	static char buf[1 << 20] __attribute__((aligned(4096)));
 	uint32_t crc = 0;
 	off_t off = 0;
 

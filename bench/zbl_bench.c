@@ -5,9 +5,9 @@
  *   build/bench/zbl_bench [--only ROW[,ROW...]] [--rounds N] [--quick] [--verify]
  *                         [--variant SUBSTRING] [--dir DIR] [--json FILE] [--svg FILE]
  *
- * Rows: ingest file2sock relay appends copyout drain share slice crc32c
- * materialize position memory. Each row runs its variants round-robin
- * (rounds rotated, medians), prints GB/s or Mops/s, CPU per unit of work
+ * Rows: ingest file2sock relay direct memsock smallops appends copyout drain
+ * share slice crc32c materialize position memory. Each row runs its variants
+ * round-robin (rounds rotated, medians), prints GB/s or Mops/s, CPU per unit of work
  * (getrusage of the whole process, peer threads included), ratios against
  * the stated targets with PASS/FAIL, and zbl's counters. BENCH_SCALE=0.25
  * shrinks the default sizes; --quick uses small sizes for a smoke test.
@@ -22,7 +22,7 @@
 #include "bench.h"
 
 static const char *const groups[] = {
-	"ingest", "file2sock", "relay", "appends", "copyout", "drain", "share", "slice",
+	"ingest", "file2sock", "relay", "direct", "memsock", "smallops", "appends", "copyout", "drain", "share", "slice",
 	"crc32c", "materialize", "position", "memory",
 };
 
@@ -146,10 +146,15 @@ int main(int argc, char **argv)
 	if (bench_free_page_reporting())
 		printf("free page reporting: on (a virtio-balloon takes freed memory back and "
 		       "faulting it in again is slow; ingest overwrites its file in place, "
-		       "appends/fresh pays it on purpose)\n");
-	printf("CPU = getrusage user+sys of the whole process (peer threads included)\n");
+		       "appends/fresh and direct's new file and new memory free theirs right "
+		       "before their rounds and take it again)\n");
+	printf("CPU = getrusage user+sys of the whole process (peer threads and io_uring workers "
+	       "included) and of the child processes it waited for\n"
+	       "memory: what each variant's timed part draws: warm (resident before the round), "
+	       "new to process (page faults count), new to guest (host faults too)\n");
 
 	ret |= bench_rows_net(&b);
+	ret |= bench_rows_ring(&b);
 	ret |= bench_rows_mem(&b);
 	ret |= bench_rows_kpage(&b);
 	ret |= bench_rows_position(&b);

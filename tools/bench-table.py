@@ -10,7 +10,11 @@ import json
 import sys
 
 
-def figure(v, unit):
+def figure(v, unit, kind=""):
+    if "cpu" in kind:
+        for key, name in (("cpu_s_per_gb", "CPU s/GB"), ("cpu_ns_per_op", "CPU ns/op")):
+            if key in v:
+                return "%.3g %s" % (v[key], name)
     for key, name in (("gb_per_s", "GB/s"), ("mops_per_s", "Mops/s")):
         if key in v:
             return "%.3g %s" % (v[key], name)
@@ -31,13 +35,22 @@ def targets(doc):
             num, den = byname.get(t["num"]), byname.get(t["den"])
             if not num or not den:
                 continue
-            key = (row["name"], t["num"], t["den"])
+            # The kind too: a row may give a throughput and a CPU ratio of one pair.
+            key = (row["name"], t["num"], t["den"], t["kind"])
             yield key, row, num, den, t
 
 
 def ratio(v):
     # Three decimals near 1, where 0.998 must not read as a failing 1.00.
     return "%.3f" % v if v < 10 else "%.0f" % v
+
+
+def prefix(t):
+    # Which figure a ratio divides: throughput unless the kind says time or CPU.
+    for word in ("cpu", "time"):
+        if word in t["kind"]:
+            return word.upper() if word == "cpu" else word
+    return ""
 
 
 def verdict(t):
@@ -69,10 +82,16 @@ def main(paths):
         cells = []
         for runs in later:
             tt = runs.get(key)
-            cells.append("%s %s" % (ratio(tt["value"]), verdict(tt)) if tt else "-")
+            cells.append("%s%s %s" % (prefix(tt) + " " if prefix(tt) else "", ratio(tt["value"]),
+                                      verdict(tt)) if tt else "-")
+        if t["kind"] == "value_le":
+            # A variant's own figure (staged bytes per object): no baseline.
+            print("| %s | %s | - | %s | - | %s | %s |" % (
+                row["name"], t["num"], t.get("what", "value"), goal(t), " | ".join(cells)))
+            continue
         print("| %s | %s | %s | %s | %s | %s | %s |" % (
-            row["name"], t["num"], t["den"], figure(num, row["unit"]),
-            figure(den, row["unit"]), goal(t), " | ".join(cells)))
+            row["name"], t["num"], t["den"], figure(num, row["unit"], t["kind"]),
+            figure(den, row["unit"], t["kind"]), goal(t), " | ".join(cells)))
 
 
 if __name__ == "__main__":
