@@ -203,6 +203,10 @@ static void wake(struct zbl_ring *r)
 {
 	uint64_t one = 1;
 
+	/* One count is enough until zbl_ring_run drains it: no write per submission. */
+	if (r->woken)
+		return;
+	r->woken = true;
 	if (write(r->evfd, &one, sizeof(one)) < 0) {
 		/* Full (it cannot be) or closed: the ring fd is readable either way. */
 	}
@@ -890,6 +894,9 @@ static void drain_wake(struct zbl_ring *r)
 {
 	uint64_t v;
 
+	if (!r->woken)
+		return;
+	r->woken = false;
 	while (read(r->evfd, &v, sizeof(v)) > 0)
 		;
 }

@@ -106,6 +106,7 @@ struct zbl_ring {
 	bool send_zc;            /* the kernel has SEND_ZC and REPORT_USAGE */
 	int epfd;                /* zbl_ring_fd() */
 	int evfd;                /* "run would make progress" */
+	bool woken;              /* evfd holds a count not yet drained */
 	uint64_t seq;
 	/* descriptors by number */
 	struct zbl__rfd **table;
