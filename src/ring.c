@@ -149,18 +149,23 @@ static struct zbl__rfd *rfd_get(struct zbl_ring *r, int fd, int *err)
  */
 static void rfd_drop_if_idle(struct zbl_ring *r, struct zbl__rfd *d)
 {
-	if (d->rhead || d->whead || d->zc_pending)
+	if (d->rhead || d->whead)
 		return;
-	for (struct zbl__rfd **p = bucket(r, d->fd); *p; p = &(*p)->hnext) {
-		if (*p == d) {
-			*p = d->hnext;
-			break;
+	if (!d->detached) {
+		for (struct zbl__rfd **p = bucket(r, d->fd); *p; p = &(*p)->hnext) {
+			if (*p == d) {
+				*p = d->hnext;
+				break;
+			}
 		}
+		if (d->ep_events)
+			zbl__sys_epoll_ctl(r->epfd, EPOLL_CTL_DEL, d->fd, NULL);
+		r->nrfd--;
+		d->detached = true;
 	}
-	if (d->ep_events)
-		zbl__sys_epoll_ctl(r->epfd, EPOLL_CTL_DEL, d->fd, NULL);
-	r->nrfd--;
-	free(d);
+	/* Zero-copy sends still pinned keep it, out of the table, until notified. */
+	if (!d->zc_pending)
+		free(d);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -216,7 +221,8 @@ static void wake(struct zbl_ring *r)
 static void finish(struct zbl_ring *r, struct zbl__rop *op, ssize_t result)
 {
 	unqueue(op);
-	op->result = op->cancelled ? -ECANCELED : result;
+	/* A cancelled operation that completed first keeps its result. */
+	op->result = op->cancelled && result < 0 ? -ECANCELED : result;
 	op->next = NULL;
 	if (r->done_head)
 		r->done_tail->next = op;
@@ -295,6 +301,10 @@ static void sqe_submitted(struct zbl_ring *r, struct io_uring_sqe *sqe, void *p,
  */
 static void wait_for(struct zbl_ring *r, struct zbl__rop *op, enum zbl__wait w)
 {
+	if (op->cancelled) {
+		finish(r, op, -ECANCELED);
+		return;
+	}
 	op->wait = (uint8_t)w;
 	if (r->uring) {
 		struct io_uring_sqe *sqe = sqe_get(r);
@@ -374,6 +384,10 @@ static void read_done(struct zbl_ring *r, struct zbl__rop *op, ssize_t res)
 	bool stream = op->off < 0;
 
 	read_commit(op, res > 0 ? (size_t)res : 0);
+	if (op->cancelled && res < 0) {
+		finish(r, op, -ECANCELED);
+		return;
+	}
 	if (res == -EAGAIN) {
 		wait_for(r, op, ZBL__WAIT_IN);
 		return;
@@ -394,7 +408,7 @@ static void read_step(struct zbl_ring *r, struct zbl__rop *op)
 		finish(r, op, (ssize_t)op->moved);
 		return;
 	}
-	if (op->rfd->direct) {
+	if (op->rfd->kind == ZBL__RFD_FILE && op->rfd->direct) {
 		/* Unaligned O_DIRECT reads need the aligned read around them: the sync path. */
 		int64_t o = op->off + (int64_t)op->moved;
 		ssize_t got = zbl__read_copy(op->bl, op->fd, op->off >= 0 ? &o : NULL,
@@ -653,11 +667,6 @@ static void zc_result(struct zbl_ring *r, struct zbl__zc *zc, ssize_t res, bool 
 		/* From user memory, as every send: whether the kernel copied is told later. */
 		ZBL__STAT_ADD(bytes_copied_out, res);
 	}
-	if (!more) {
-		r->in_kernel--;
-		zc->rfd->zc_pending--;
-		r->zc_bytes -= zc->bytes;
-	}
 	if (res == -ENOMEM || res == -EOPNOTSUPP || res == -EINVAL) {
 		/*
 		 * Pages could not be pinned (RLIMIT_MEMLOCK), or this socket or
@@ -679,11 +688,14 @@ static void zc_result(struct zbl_ring *r, struct zbl__zc *zc, ssize_t res, bool 
 		finish(r, op, res ? res : -EIO);
 	}
 	if (!more) {
+		/* No notification follows: the pages are the caller's again now. */
 		struct zbl__rfd *d = zc->rfd;
+		r->in_kernel--;
+		d->zc_pending--;
+		r->zc_bytes -= zc->bytes;
 		zbl_free(zc->held);
 		free(zc);
-		if (!d->rhead && !d->whead)
-			rfd_drop_if_idle(r, d);
+		rfd_drop_if_idle(r, d);
 	}
 }
 
@@ -932,6 +944,8 @@ int zbl_ring_run(zbl_ring_t *r, unsigned min_done, int timeout_ms)
 				break;
 			ms = left > INT_MAX ? INT_MAX : (int)left;
 		}
+		/* A callback's submission made the eventfd readable: it is handled now. */
+		drain_wake(r);
 		err = wait_some(r, ms);
 		if (err < 0)
 			break;
@@ -967,6 +981,12 @@ static int submit(zbl_ring_t *r, enum zbl__rop_type type, zbl_t *bl, int fd, int
 	op->flags = flags;
 	op->cb = cb;
 	op->arg = arg;
+	/* The descriptor first: a failed submission must leave @bl as it was. */
+	op->rfd = rfd_get(r, fd, &err);
+	if (err) {
+		free(op);
+		return err;
+	}
 	if (type == ZBL__ROP_WRITE) {
 		op->bl = zbl_new();
 		err = !op->bl ? -ENOMEM
@@ -974,10 +994,11 @@ static int submit(zbl_ring_t *r, enum zbl__rop_type type, zbl_t *bl, int fd, int
 	} else {
 		op->bl = bl;
 	}
-	op->rfd = err ? NULL : rfd_get(r, fd, &err);
 	if (err) {
+		/* Nothing moved into op->bl (a failed append leaves both lists as they were). */
 		if (type == ZBL__ROP_WRITE)
 			zbl_free(op->bl);
+		rfd_drop_if_idle(r, op->rfd);
 		free(op);
 		return err;
 	}

@@ -95,6 +95,7 @@ struct zbl__rfd {
 	bool zc_off;             /* the kernel copied a zero-copy send: stop trying */
 	uint32_t ep_events;      /* synchronous engine: what the epoll set watches */
 	unsigned zc_pending;     /* zero-copy sends not yet notified */
+	bool detached;           /* out of the table (idle): freed at its last notification */
 	struct zbl__rop *rhead, *rtail;   /* reads and splices, in order */
 	struct zbl__rop *whead, *wtail;   /* writes and fsyncs, in order */
 };
