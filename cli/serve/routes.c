@@ -121,19 +121,14 @@ static void handle_get(struct conn *c)
 		start_send(c);
 		return;
 	}
-	if (len <= SMALL_BODY_BYTES) {
+	/*
+	 * A small body is copied into the response; a larger one is a lazy
+	 * reference to the file's pages, sent by sendfile/splice.
+	 */
+	if (len <= SMALL_BODY_BYTES)
 		r = append_small_body(c, fd, first, len);
-		close(fd);
-		if (r < 0) {
-			zbl_clear(c->out);
-			respond_error(c, 500, true, "reading %s: %s", c->name, err_str(-r));
-			return;
-		}
-		start_send(c);
-		return;
-	}
-	/* The body as a lazy reference to the file's pages: sent by sendfile/splice. */
-	r = zbl_append_file(c->out, fd, (int64_t)first, len);
+	else
+		r = zbl_append_file(c->out, fd, (int64_t)first, len);
 	close(fd);
 	if (r < 0) {
 		zbl_clear(c->out);
