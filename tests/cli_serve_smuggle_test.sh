@@ -25,44 +25,8 @@ done
 
 T=$(mktemp -d /tmp/zbl-smuggle-test.XXXXXX)
 ROOT=$T/root
-PID=
-fails=0
-checks=0
-
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-ok() { checks=$((checks + 1)); echo "ok   $*"; }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL $*"; }
-# expect NAME WANT GOT
-expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: want '$2', got '$3'"; fi; }
-
-# start_server ARGS...: starts zbl serve on a free port; sets PID, PORT, URL.
-start_server() {
-	: >"$T/log"
-	"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$T/log" &
-	PID=$!
-	for _ in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
-		[ -n "$PORT" ] && break
-		sleep 0.05
-	done
-	if [ -z "$PORT" ]; then
-		echo "server did not start:"; cat "$T/log"; exit 1
-	fi
-	URL=http://127.0.0.1:$PORT
-}
-
-stop_server() {
-	kill "$PID"
-	wait "$PID"
-	local rc=$?
-	PID=
-	return $rc
-}
+. "$(dirname "$0")/serve_util.sh"
+trap serve_cleanup EXIT
 
 # ---------------------------------------------------------------------------
 # The table: NAME | WANT | BYTES, one row a line ('#' lines are comments).

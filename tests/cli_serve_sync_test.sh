@@ -36,10 +36,8 @@ fi
 T=$(mktemp -d /tmp/zbl-serve-sync.XXXXXX)
 # strace -yy prints paths with symlinks resolved: compare with the same.
 T=$(cd -P "$T" && pwd)
-PID=
+. "$(dirname "$0")/serve_util.sh"
 SPID=
-fails=0
-checks=0
 
 cleanup() {
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null
@@ -48,10 +46,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { checks=$((checks + 1)); echo "ok   $*"; }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL $*"; }
-# expect NAME WANT GOT
-expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: want '$2', got '$3'"; fi; }
 
 # What the server does to make a change durable, and what it answers with.
 # The library sends a small response with one writev or sendmsg; write,

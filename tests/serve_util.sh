@@ -1,0 +1,53 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: MIT
+#
+# Sourced by the object server's shell tests (cli_serve*_test.sh): the check
+# counters and their report lines, and starting and stopping `zbl serve` on a
+# free loopback port. The sourcing test sets ZBL, T (its temporary directory)
+# and ROOT, and installs its own cleanup (serve_cleanup suits most).
+
+PID=
+fails=0
+checks=0
+
+ok() { checks=$((checks + 1)); echo "ok   $*"; }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL $*"; }
+# expect NAME WANT GOT
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: want '$2', got '$3'"; fi; }
+
+# serve_cleanup: stops the server, if one runs, and removes $T.
+serve_cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
+	rm -rf "$T"
+}
+
+# start_server ARGS...: starts zbl serve on a free port; sets PID, PORT, URL.
+start_server() {
+	: >"$T/log"
+	"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$T/log" &
+	PID=$!
+	wait_listening
+}
+
+# wait_listening: waits for the server PID to print its port; sets PORT and URL.
+wait_listening() {
+	PORT=
+	for _ in $(seq 100); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
+		[ -n "$PORT" ] && break
+		sleep 0.05
+	done
+	if [ -z "$PORT" ]; then
+		echo "server did not start:"; cat "$T/log"; exit 1
+	fi
+	URL=http://127.0.0.1:$PORT
+}
+
+# stop_server: stops it and returns its exit status.
+stop_server() {
+	kill "$PID"
+	wait "$PID"
+	local rc=$?
+	PID=
+	return $rc
+}
