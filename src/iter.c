@@ -113,7 +113,7 @@ int zbl_iter_copy(zbl_iter_t *it, size_t len, void *dst)
 	return 0;
 }
 
-int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst)
+static int copy_range(const zbl_t *bl, size_t off, size_t len, void *dst)
 {
 	zbl_iter_t it;
 
@@ -122,7 +122,7 @@ int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst)
 }
 
 /*
- * Copies bytes [off, off+len) of @bl to @dst like zbl__copy_range(), but
+ * Copies bytes [off, off+len) of @bl to @dst like copy_range(), but
  * reads kernel pages nobody has read yet straight into @dst instead of into
  * a copy kept in their block: for bytes on their way out of the list
  * (rebuild, staging for O_DIRECT), which a kept copy would only double.
@@ -165,7 +165,7 @@ int zbl_copy_out(const zbl_t *bl, size_t off, size_t len, void *dst)
 		return -EINVAL;
 	if (off > bl->len || len > bl->len - off)
 		return -ERANGE;
-	return zbl__copy_range(bl, off, len, dst);
+	return copy_range(bl, off, len, dst);
 }
 
 /*

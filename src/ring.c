@@ -576,7 +576,6 @@ static bool send_zc(struct zbl_ring *r, struct zbl__rop *op, size_t bytes)
 	zc->rfd = op->rfd;
 	zc->bytes = bytes;
 	zc->sent = 0;
-	zc->result_seen = false;
 	zc->iov_n = op->wiov_n;
 	memcpy(zc->iov, op->wiov, (size_t)op->wiov_n * sizeof(struct iovec));
 	zc->msg = (struct msghdr){ .msg_iov = zc->iov, .msg_iovlen = (size_t)zc->iov_n };
@@ -658,7 +657,6 @@ static void zc_result(struct zbl_ring *r, struct zbl__zc *zc, ssize_t res, bool 
 	struct zbl__rop *op = zc->op;
 
 	zc->op = NULL;
-	zc->result_seen = true;
 	op->in_kernel = false;
 	op->zc = NULL;
 	if (res > 0) {

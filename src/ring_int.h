@@ -80,7 +80,6 @@ struct zbl__zc {
 	zbl_t *held;             /* the bytes the kernel may still read */
 	size_t bytes;            /* asked to send */
 	size_t sent;             /* the result */
-	bool result_seen;
 	struct msghdr msg;
 	int iov_n;
 	struct iovec iov[];

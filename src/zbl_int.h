@@ -450,7 +450,6 @@ int zbl__prepare_append(zbl_t *bl, size_t len, bool congruent, char **p1, size_t
 void zbl__commit_append(zbl_t *bl, size_t n1, size_t u1, struct zbl__block *nb, size_t u2);
 
 /* iter.c */
-int zbl__copy_range(const zbl_t *bl, size_t off, size_t len, void *dst);
 int zbl__copy_range_through(const zbl_t *bl, size_t off, size_t len, char *dst);
 
 /* crc.c */
