@@ -23,7 +23,7 @@
 #include "zbl.h"
 
 #define BENCH_MAX_VARIANTS 8
-#define BENCH_MAX_TARGETS 8
+#define BENCH_MAX_TARGETS 12
 #define BENCH_MAX_ROUNDS 64
 #define BENCH_MAX_ROWS 48
 
@@ -45,6 +45,7 @@ enum bench_target_kind {
 	BENCH_CPU_LE,   /* CPU per unit(num) / CPU per unit(den) <= threshold */
 	BENCH_INFO_CPU, /* a CPU-per-unit ratio printed for information, no threshold */
 	BENCH_VALUE_LE, /* a figure of variant num, from the row's value(), <= threshold */
+	BENCH_INFO_OWN_CPU, /* CPU less the peer thread's, num / den, for information */
 };
 
 struct bench_row;
@@ -86,10 +87,11 @@ struct bench_result {
 	double thru[BENCH_MAX_ROUNDS];     /* work per second */
 	double cpu[BENCH_MAX_ROUNDS];      /* CPU seconds per unit of work */
 	double mcpu[BENCH_MAX_ROUNDS];     /* the machine's busy CPU seconds (/proc/stat) per unit */
+	double own[BENCH_MAX_ROUNDS];      /* cpu less the peer thread's (bench_row.peer_cpu) */
 	double wall[BENCH_MAX_ROUNDS];     /* seconds */
 	double work;                       /* work units of the last round */
 	int rounds;
-	double med_thru, med_cpu, med_mcpu, med_wall;
+	double med_thru, med_cpu, med_mcpu, med_own, med_wall;
 	struct zbl_stats stats;            /* summed over rounds (prep + run) */
 };
 
@@ -97,10 +99,17 @@ struct bench_row {
 	const char *group;           /* what --only matches */
 	char name[64];
 	char title[160];
-	char note[1024];              /* printed under the table, copied to the JSON */
+	char note[2048];              /* printed under the table, copied to the JSON */
 	enum bench_unit unit;
 	const char *memory;          /* the variants' memory unless they say ("warm" by default) */
 	bool machine_cpu;            /* print the machine's CPU too (kernel threads, interrupts) */
+	/*
+	 * Print the CPU less a peer thread's (the loopback sender or receiver
+	 * standing in for the network): each run sets peer_cpu to that
+	 * thread's CPU seconds for the round (bench_peer.cpu).
+	 */
+	bool split_peer;
+	double peer_cpu;
 	int nvariants;
 	struct bench_variant variants[BENCH_MAX_VARIANTS];
 	int ntargets;
@@ -162,6 +171,8 @@ void bench_print_summary(const struct bench *b);
 
 /* util.c */
 double bench_now(void);
+/* CPU seconds (user + system) of the calling thread. */
+double bench_thread_cpu(void);
 uint64_t bench_rand(uint64_t *state);
 /* A repeating pseudo-random pattern: stream byte i is bench_pattern()[i % BENCH_PATTERN_BYTES].
  * Page-aligned. */
@@ -209,6 +220,7 @@ struct bench_peer {
 	bool use_splice;         /* receiver: splice to /dev/null instead of read() */
 	uint32_t crc;
 	int err;
+	double cpu;              /* the peer thread's own CPU seconds, when it ends */
 };
 int bench_peer_start(struct bench_peer *p, void *(*fn)(void *));
 /* Sends p->bytes of the pattern stream to p->fd, then closes it. */

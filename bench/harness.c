@@ -212,7 +212,8 @@ static bool stats_any(const struct zbl_stats *s)
 
 static bool kind_info(enum bench_target_kind k)
 {
-	return k == BENCH_INFO || k == BENCH_INFO_TIME || k == BENCH_INFO_CPU;
+	return k == BENCH_INFO || k == BENCH_INFO_TIME || k == BENCH_INFO_CPU ||
+	       k == BENCH_INFO_OWN_CPU;
 }
 
 /* Whether the target is "at most" (time, CPU, a figure) rather than "at least". */
@@ -225,6 +226,7 @@ static const char *kind_what(const struct bench_target *t)
 {
 	return t->kind == BENCH_TIME_LE || t->kind == BENCH_INFO_TIME ? "time" :
 	       t->kind == BENCH_CPU_LE || t->kind == BENCH_INFO_CPU ? "CPU" :
+	       t->kind == BENCH_INFO_OWN_CPU ? "CPU less peer" :
 	       t->kind == BENCH_VALUE_LE ? t->what : "ratio";
 }
 
@@ -240,6 +242,9 @@ static void compute_targets(struct bench_row *row)
 			t->value = n > 0 ? d / n : 0;
 		else if (t->kind == BENCH_CPU_LE || t->kind == BENCH_INFO_CPU)
 			t->value = cd > 0 ? cn / cd : 0;
+		else if (t->kind == BENCH_INFO_OWN_CPU)
+			t->value = row->res[t->den].med_own > 0 ?
+				   row->res[t->num].med_own / row->res[t->den].med_own : 0;
 		else if (t->kind == BENCH_VALUE_LE)
 			t->value = row->res[t->num].rounds ? t->value_fn(row, t->num) : -1;
 		else
@@ -279,6 +284,8 @@ static void print_row(const struct bench_row *row, int rounds)
 	       bytes ? "CPU s/GB" : "CPU ns/op");
 	if (row->machine_cpu)
 		printf(" %12s", bytes ? "mach. s/GB" : "mach. ns/op");
+	if (row->split_peer)
+		printf(" %12s", bytes ? "-peer s/GB" : "-peer ns/op");
 	printf(" %12s  %s\n", "ms/round", "memory");
 	for (int v = 0; v < row->nvariants; v++) {
 		const struct bench_result *r = &row->res[v];
@@ -287,6 +294,8 @@ static void print_row(const struct bench_row *row, int rounds)
 		       r->med_thru / 1e6 / (bytes ? 1e3 : 1), r->med_cpu * 1e9);
 		if (row->machine_cpu)
 			printf(" %12.3f", r->med_mcpu * 1e9);
+		if (row->split_peer)
+			printf(" %12.3f", r->med_own * 1e9);
 		printf(" %12.2f  %s\n", r->med_wall * 1e3, variant_memory(row, v));
 	}
 	for (int i = 0; i < row->ntargets; i++) {
@@ -294,7 +303,7 @@ static void print_row(const struct bench_row *row, int rounds)
 		const char *a = row->variants[t->num].name, *d = row->variants[t->den].name;
 
 		if (t->kind == BENCH_VALUE_LE)
-			printf("   %s, %s = %.0f, target <= %.0f: %s\n", t->what, a, t->value,
+			printf("   %s, %s = %.3g, target <= %.3g: %s\n", t->what, a, t->value,
 			       t->threshold, t->pass ? "PASS" : "FAIL");
 		else if (kind_info(t->kind))
 			printf("   %s %s / %s = %.2f (info)\n", kind_what(t), a, d, t->value);
@@ -356,6 +365,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 			if (b->variant && !strstr(var->name, b->variant))
 				continue;
 			row->round = r;
+			row->peer_cpu = 0;
 			zbl_stats_get(&s0);
 			if (var->prep && (err = var->prep(row, v)) < 0) {
 				bench_fail(row, "%s: prep failed: %s", var->name, strerror(-err));
@@ -383,6 +393,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 			res->thru[res->rounds] = work / (t1 - t0);
 			res->cpu[res->rounds] = work > 0 ? (c1 - c0) / work : 0;
 			res->mcpu[res->rounds] = work > 0 ? (m1 - m0) / work : 0;
+			res->own[res->rounds] = work > 0 ? (c1 - c0 - row->peer_cpu) / work : 0;
 			res->wall[res->rounds] = t1 - t0;
 			res->work = work;
 			res->rounds++;
@@ -396,6 +407,7 @@ int bench_run_row(struct bench *b, struct bench_row *row)
 		res->med_thru = median(res->thru, res->rounds);
 		res->med_cpu = median(res->cpu, res->rounds);
 		res->med_mcpu = median(res->mcpu, res->rounds);
+		res->med_own = median(res->own, res->rounds);
 		res->med_wall = median(res->wall, res->rounds);
 	}
 	compute_targets(row);
@@ -544,6 +556,11 @@ int bench_write_json(const struct bench *b, const char *path)
 			json_num(f, r->med_cpu * 1e9);
 			fprintf(f, ", \"%s\": ", bytes ? "machine_cpu_s_per_gb" : "machine_cpu_ns_per_op");
 			json_num(f, r->med_mcpu * 1e9);
+			if (row->split_peer) {
+				fprintf(f, ", \"%s\": ", bytes ? "cpu_less_peer_s_per_gb" :
+							       "cpu_less_peer_ns_per_op");
+				json_num(f, r->med_own * 1e9);
+			}
 			fprintf(f, ", \"memory\": ");
 			json_str(f, variant_memory(row, v));
 			fprintf(f, ", \"wall_s\": ");

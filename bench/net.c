@@ -63,6 +63,7 @@ void *bench_sender_main(void *arg)
 	}
 	close(p->fd);
 	p->fd = -1;
+	p->cpu = bench_thread_cpu();
 	return NULL;
 }
 
@@ -108,6 +109,7 @@ out:
 	}
 	if (null >= 0)
 		close(null);
+	p->cpu = bench_thread_cpu();
 	return NULL;
 }
 

@@ -27,6 +27,14 @@ double bench_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+double bench_thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 /* xorshift64: cheap, reproducible, and good enough to scatter offsets. */
 uint64_t bench_rand(uint64_t *state)
 {
