@@ -15,6 +15,9 @@
 #     this test can fail), and two altered copies of the durable log (the
 #     root's fsync completing only after the 201 has started; the link
 #     before the fdatasync), where it must report exactly that.
+# These runs take the buffered route (--no-direct), whose syncs are system
+# calls on job threads; the direct route's syncs go through io_uring, which
+# strace cannot see.
 # Each run: PUT new (201), PUT replacing it (200), PUT 20 MiB (201, with
 # sync_file_range every 8 MiB while it arrives), DELETE (204), GET /_stats;
 # one request at a time. tests/serve_sync_check.py reads the logs (its
@@ -67,7 +70,8 @@ start_traced() {
 	# shellcheck disable=SC2016 # $$ and $@ are the inner shell's
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -q -f -tt -yy -s 80 -e trace="$TRACE" -o "$T/$name.strace" \
 		sh -c 'echo $$ >"$0"; exec "$@"' "$T/$name.pid" \
-		"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$T/$name.log" &
+		"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 --no-direct "$@" \
+		2>"$T/$name.log" &
 	SPID=$!
 	PORT=
 	for _ in $(seq 200); do

@@ -5,6 +5,8 @@
 # counters and their report lines, and starting and stopping `zbl serve` on a
 # free loopback port. The sourcing test sets ZBL, T (its temporary directory)
 # and ROOT, and installs its own cleanup (serve_cleanup suits most).
+# ZBL_SERVE_ARGS (split on spaces) is added to every server started here:
+# the suites run once as they are and once with --no-direct.
 
 PID=
 fails=0
@@ -24,12 +26,15 @@ serve_cleanup() {
 # start_server ARGS...: starts zbl serve on a free port; sets PID, PORT, URL.
 start_server() {
 	: >"$T/log"
-	"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" 2>"$T/log" &
+	# shellcheck disable=SC2086
+	"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 ${ZBL_SERVE_ARGS:-} "$@" \
+		2>"$T/log" &
 	PID=$!
 	wait_listening
 }
 
-# wait_listening: waits for the server PID to print its port; sets PORT and URL.
+# wait_listening: waits for the server PID to print its port; sets PORT, URL
+# and DIRECT (1 when uploads take the direct route: io_uring + O_DIRECT).
 wait_listening() {
 	PORT=
 	for _ in $(seq 100); do
@@ -41,6 +46,9 @@ wait_listening() {
 		echo "server did not start:"; cat "$T/log"; exit 1
 	fi
 	URL=http://127.0.0.1:$PORT
+	DIRECT=0
+	grep -q 'uploads O_DIRECT through io_uring' "$T/log" && DIRECT=1
+	return 0
 }
 
 # stop_server: stops it and returns its exit status.

@@ -32,6 +32,7 @@
 
 static void conn_run(struct worker *w, struct watcher *wt, uint32_t events);
 static void conn_job_done(struct job *job);
+static void conn_resume(struct conn *c);
 
 void conn_set_events(struct conn *c, uint32_t events)
 {
@@ -59,8 +60,9 @@ struct conn *conn_new(struct worker *w, int fd, const char *peer)
 	c->watch.cb = conn_run;
 	c->w = w;
 	c->fd = fd;
-	c->tmp_fd = c->src_fd = c->old_fd = -1;
+	c->tmp_fd = c->src_fd = c->old_fd = c->dio_fd = -1;
 	c->job.done = conn_job_done;
+	c->resume = conn_resume;
 	c->state = ST_HEAD;
 	c->events = EPOLLIN;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -86,11 +88,19 @@ fail:
 	return NULL;
 }
 
-/* Frees the connection. Never while a job holds it (ST_SYNC): loop.c waits for jobs first. */
+/*
+ * Frees the connection. Never while a job holds it (ST_SYNC): loop.c waits
+ * for jobs first. While ring operations still use it, they are cancelled
+ * and the last one's callback frees it (upload.c).
+ */
 void conn_free(struct conn *c)
 {
 	struct worker *w = c->w;
 
+	c->dead = true;
+	if (upload_cancel(c))
+		return;
+	upload_end(c);
 	request_reset_body(c);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -219,6 +229,20 @@ static void body_step(struct conn *c)
 {
 	struct server *srv = c->w->srv;
 	uint64_t moved = 0;
+
+	if (c->direct) {
+		upload_body_step(c);
+		if (c->state != ST_BODY || c->dead)
+			return;
+		if (c->dio_body_done) {
+			c->body_unread = false;
+			route_body_done(c);
+		} else if (c->dio_started) {
+			/* The ring reads the socket now: epoll must not wake us for it. */
+			conn_set_events(c, EPOLLET);
+		}
+		return;
+	}
 
 	while (c->body_left || zbl_length(c->in_bl)) {
 		ssize_t r = 0;
@@ -364,6 +388,7 @@ static void send_step(struct conn *c)
 	}
 	/* The response is out: log it, then close, linger, or start on the next request. */
 	stats_log_request(c);
+	upload_end(c);
 	request_reset_body(c);
 	c->in_request = false;
 	if (c->close_after) {
@@ -469,7 +494,8 @@ static void conn_run(struct worker *w, struct watcher *wt, uint32_t events)
 	struct conn *c = (struct conn *)wt;
 
 	(void)w;
-	if (c->state == ST_SYNC)
+	/* Held by a job, or freed once the ring lets go of it. */
+	if (c->state == ST_SYNC || c->dead)
 		return;
 	if (events & (EPOLLERR | EPOLLHUP) && c->state != ST_BODY && c->state != ST_HEAD) {
 		if (c->state == ST_SEND) {
@@ -496,14 +522,29 @@ static void conn_job_done(struct job *job)
 	tl_conn = NULL;
 }
 
+/* A ring callback (upload.c) moved the connection on, or let go of a dead one. */
+static void conn_resume(struct conn *c)
+{
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	tl_conn = c;
+	conn_steps(c);
+	tl_conn = NULL;
+}
+
 /* Drops the connection if it is past its deadline; a slow head is limited from its first byte. */
 void conn_expire(struct conn *c, uint64_t now)
 {
 	bool late = now > c->deadline_ns ||
 		    (c->state == ST_HEAD && c->in_request && now > c->head_deadline_ns);
 
-	/* A connection whose job is running is the job's until it comes back. */
-	if (!late || c->state == ST_SYNC)
+	/*
+	 * A connection whose job is running is the job's until it comes back;
+	 * a dead one waits for the ring to let go of it.
+	 */
+	if (!late || c->state == ST_SYNC || c->dead)
 		return;
 	if (c->state == ST_BODY || c->state == ST_SEND || c->in_request) {
 		if (!c->status)

@@ -4,7 +4,8 @@
  * each with its own epoll set; all share one non-blocking listening socket
  * registered with EPOLLEXCLUSIVE. Every registered descriptor carries a
  * watcher with its own callback: the listener accepts, the wake eventfd
- * stops the loop, the done eventfd brings finished jobs back, and each
+ * stops the loop, the done eventfd brings finished jobs back, the ring's
+ * descriptor runs the direct route's callbacks (upload.c), and each
  * connection runs its state machine (conn.c). Once a second the loop drops
  * connections past their deadline.
  */
@@ -113,6 +114,10 @@ void *worker_main(void *arg)
 	}
 	/* Jobs write into their connections: let them finish before freeing those. */
 	jobs_wait_idle(w);
+	/* So do ring callbacks: every one runs now (cancelled), and only counts. */
+	w->stopping = true;
+	zbl_ring_free(w->ring);
+	w->ring = NULL;
 	while (w->conns)
 		conn_free(w->conns);
 	return NULL;
@@ -144,6 +149,12 @@ int worker_init(struct worker *w, struct server *srv, int id)
 	    watch(w, w->wake_fd, &w->wake_watch, wake) < 0 ||
 	    watch(w, w->done_fd, &w->done_watch, jobs_came_back) < 0)
 		return -errno;
+	if (srv->direct) {
+		/* The direct route's ring: its descriptor polls readable when callbacks wait. */
+		w->ring = zbl_ring_new(0, 0);
+		if (!w->ring || watch(w, zbl_ring_fd(w->ring), &w->ring_watch, upload_ring_ready) < 0)
+			return w->ring ? -errno : -ENOMEM;
+	}
 	w->listen_watch.cb = accept_some;
 	add_listener(w);
 	return 0;
@@ -151,6 +162,8 @@ int worker_init(struct worker *w, struct server *srv, int id)
 
 void worker_destroy(struct worker *w)
 {
+	zbl_ring_free(w->ring);
+	w->ring = NULL;
 	if (w->epfd >= 0)
 		close(w->epfd);
 	if (w->wake_fd >= 0)

@@ -38,9 +38,14 @@ static void serve_usage(FILE *out)
 		"  --no-sync           answer PUT and DELETE before the change is on stable\n"
 		"                      storage (no fdatasync, no directory fsync): a crash or\n"
 		"                      power cut can lose or truncate acknowledged objects\n"
+		"  --no-direct         write uploads through the page cache even where the\n"
+		"                      direct route (io_uring + O_DIRECT) is available\n"
 		"  --quiet             no access log\n"
 		"PUT is answered 201/200 only once the object's bytes (fdatasync) and its name\n"
 		"(fsync of the root) are durable, DELETE 204 once the root is fsynced.\n"
+		"Uploads go socket -> memory -> O_DIRECT writes through io_uring where io_uring\n"
+		"runs and the root takes O_DIRECT; otherwise socket -> pipe -> page cache with\n"
+		"paced writeback. The listening line says which.\n"
 		"Prints 'listening on HOST:PORT' on stderr when ready; stops on SIGINT/SIGTERM.\n");
 }
 
@@ -55,7 +60,7 @@ static int usage_error(const char *fmt, const char *arg)
 
 /* Parses the command line into @srv. Returns -1 to go on, or the exit status. */
 static int parse_args(int argc, char **argv, struct server *srv, const char **root,
-		      const char **listen_on)
+		      const char **listen_on, bool *no_direct)
 {
 	uint64_t idle_s = 30, threads = 0;
 
@@ -70,6 +75,9 @@ static int parse_args(int argc, char **argv, struct server *srv, const char **ro
 			return 0;
 		} else if (!strcmp(a, "--copy")) {
 			srv->copy = true;
+			takes = false;
+		} else if (!strcmp(a, "--no-direct")) {
+			*no_direct = true;
 			takes = false;
 		} else if (!strcmp(a, "--no-sync")) {
 			srv->no_sync = true;
@@ -148,11 +156,12 @@ int cli_serve(int argc, char **argv)
 	struct server srv = { .root_fd = -1, .listen_fd = -1 };
 	const char *root = "./zbl-data", *listen_on = "127.0.0.1:8080";
 	struct worker *workers;
-	char addr[80];
+	char addr[80], route[200], why[160];
+	bool no_direct = false;
 	sigset_t sigs;
 	int sig, status, inited = 0, started = 0;
 
-	status = parse_args(argc, argv, &srv, &root, &listen_on);
+	status = parse_args(argc, argv, &srv, &root, &listen_on, &no_direct);
 	if (status >= 0)
 		return status;
 	status = open_root_and_listener(&srv, root, listen_on);
@@ -174,6 +183,18 @@ int cli_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	zbl_trace_set(stats_trace_copy, NULL);
+
+	/* Which route uploads take: said on the listening line. */
+	if (srv.copy)
+		snprintf(route, sizeof(route), "buffered (--copy)");
+	else if (no_direct)
+		snprintf(route, sizeof(route), "buffered (--no-direct)");
+	else if (upload_direct_possible(&srv, why, sizeof(why)))
+		srv.direct = true;
+	else
+		snprintf(route, sizeof(route), "buffered (%s)", why);
+	if (srv.direct)
+		snprintf(route, sizeof(route), "O_DIRECT through io_uring");
 
 	if (!srv.no_sync && !(srv.jobs = jobs_start(SYNC_THREADS))) {
 		fprintf(stderr, "zbl serve: cannot start sync threads: %s\n", strerror(errno));
@@ -205,9 +226,9 @@ int cli_serve(int argc, char **argv)
 		socklen_t sl = sizeof(ss);
 		getsockname(srv.listen_fd, (struct sockaddr *)&ss, &sl);
 		cli_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
-		fprintf(stderr, "zbl serve: listening on %s, root %s, %d thread%s, %s bodies, %s\n",
-			addr, root, started, started == 1 ? "" : "s",
-			srv.copy ? "copied (--copy)" : "zero-copy",
+		fprintf(stderr, "zbl serve: listening on %s, root %s, %d thread%s, %s bodies, "
+			"uploads %s, %s\n", addr, root, started, started == 1 ? "" : "s",
+			srv.copy ? "copied (--copy)" : "zero-copy", route,
 			srv.no_sync ? "NOT durable (--no-sync)"
 				    : "durable (fdatasync + directory fsync before 201/200/204)");
 		while (sigwait(&sigs, &sig) != 0)

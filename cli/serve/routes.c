@@ -162,6 +162,15 @@ void route_body_done(struct conn *c)
 	struct server *srv = c->w->srv;
 
 	c->job.run = run_commit;
+	if (c->direct && !srv->no_sync) {
+		/* The syncs go through the ring: no thread waits on the disk. */
+		int r = upload_commit(c);
+		if (r == 0)
+			return;
+		c->job.result = r;
+		route_job_done(c);
+		return;
+	}
 	if (srv->no_sync) {
 		c->job.result = store_commit(srv, c->tmp_fd, c->tmp_name, c->name, &c->old_fd,
 					     false);
@@ -201,7 +210,7 @@ static void handle_put(struct conn *c)
 	struct server *srv = c->w->srv;
 	uint64_t content_length = c->head.content_length;
 	size_t have = c->in_len - c->in_off, take;
-	int fd;
+	int fd, r;
 
 	/*
 	 * The object is stored only whole and its size must be known up front
@@ -234,7 +243,21 @@ static void handle_put(struct conn *c)
 
 	/* Bytes read with the head are the start of the body: they go first. */
 	take = have < content_length ? have : (size_t)content_length;
-	if (take) {
+	if (srv->direct && (r = upload_start(c, c->in + c->in_off, take)) < 0 &&
+	    r != -EMFILE && r != -ENFILE) {
+		/* A full disk is known before any body byte is read: the space is reserved first. */
+		respond_error(c, store_status(-r) == 507 ? 507 : 500, true,
+			      "reserving %" PRIu64 " bytes for %s: %s", content_length, c->name,
+			      err_str(-r));
+		return;
+	}
+	/* Out of descriptors for the O_DIRECT one: this upload goes buffered. */
+	if (c->direct) {
+		c->body_in += take;
+		c->in_off += take;
+		c->body_left -= take;
+		c->body_copied += take;
+	} else if (take) {
 		ssize_t w = -EIO;
 		c->body_in += take;
 		if (srv->copy ? (w = write(fd, c->in + c->in_off, take)) == (ssize_t)take

@@ -9,15 +9,18 @@
  *   conn.c    the per-connection state machine: head, body, sync, send
  *   http.c    request-head parsing, ranges, names, response heads (no I/O)
  *   routes.c  the method handlers: what each request does
+ *   upload.c  the direct route of an upload: ring reads, O_DIRECT writes,
+ *             the commit's syncs through the ring
  *   store.c   objects on disk: open, temporary files, commit, delete, and
  *             the one errno-to-status mapping (no HTTP)
  *   jobs.c    the threads that run blocking disk work (syncs) off the loops
  *   stats.c   the access log, the counters, /_stats and /_metrics
  *   respond.c the response queued for a request, and the request's resources
- * Calls run one way, down this order: main, loop, conn, routes, stats,
- * respond, jobs, store, http. What must reach up (a job coming back to its
- * connection, an epoll event to its descriptor's owner) goes through a
- * callback set by the higher file: struct job's done, struct watcher's cb.
+ * Calls run one way, down this order: main, loop, conn, routes, upload, stats,
+ * respond, jobs, store, http. What must reach up (a job or a ring
+ * callback coming back to its connection, an epoll event to its
+ * descriptor's owner) goes through a callback set by the higher file:
+ * struct job's done, struct conn's resume, struct watcher's cb.
  */
 #ifndef ZBL_SERVE_H
 #define ZBL_SERVE_H
@@ -48,6 +51,14 @@
  * fdatasync before the acknowledgement then finds little left to write.
  */
 #define WRITEBACK_STEP_BYTES	((uint64_t)8 << 20)
+/*
+ * The direct route (upload.c): each O_DIRECT write is one chunk; an upload
+ * holds at most its window (being received or written), and a worker's
+ * uploads together at most the worker's.
+ */
+#define UPLOAD_CHUNK_BYTES	((uint64_t)1 << 20)
+#define UPLOAD_WINDOW_BYTES	((uint64_t)4 << 20)
+#define WORKER_WINDOW_BYTES	((uint64_t)64 << 20)
 /* How long to wait for a client to close after an error response. */
 #define LINGER_NS		(2ull * 1000000000u)
 #define DEFAULT_MAX_OBJECT	((uint64_t)4 << 30)
@@ -68,12 +79,14 @@ struct server {
 	bool copy;
 	bool quiet;
 	bool no_sync;			/* --no-sync: acknowledge before data is durable */
+	bool direct;			/* uploads take the direct route (upload.c) */
 	atomic_bool named_tmp;		/* uploads go to named temporary files (no /proc) */
 	int threads;
 	atomic_bool stop;
 	struct jobs *jobs;		/* sync threads; NULL with --no-sync */
 	atomic_uint_fast64_t requests, bytes_in, bytes_out;
 	atomic_uint_fast64_t body_kernel, body_copied;
+	atomic_uint_fast64_t body_direct, body_staged;	/* uploads' bytes by O_DIRECT, staged */
 	atomic_uint_fast64_t syncs, sync_ns;
 	atomic_uint_fast64_t connections;
 	atomic_uint_fast32_t tmp_seq;
@@ -103,6 +116,13 @@ struct worker {
 	pthread_mutex_t done_lock;
 	struct job *done;
 	unsigned jobs_in_flight;
+
+	/* The direct route's ring (NULL without it), and its memory window. */
+	zbl_ring_t *ring;
+	struct watcher ring_watch;
+	uint64_t dio_mem;		/* bytes the worker's uploads hold */
+	struct conn *dio_waiters;	/* uploads waiting for room in the window */
+	bool stopping;			/* the ring is being freed: callbacks only count */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -169,6 +189,29 @@ struct conn {
 	uint64_t body_written;		/* bytes in the temporary file */
 	uint64_t writeback_from;	/* where writeback has not been started yet */
 	struct job job;			/* the request's sync job (ST_SYNC) */
+	/* Runs the state machine again after a ring callback (conn.c). */
+	void (*resume)(struct conn *c);
+
+	/* The direct route (upload.c). */
+	bool direct;			/* this upload takes it */
+	bool dio_started;		/* the prefix is written: the ring has the body */
+	bool dio_reading;		/* a ring read into in_bl is in flight */
+	bool dio_waiting;		/* queued for room in the worker's window */
+	bool dio_body_done;		/* every body byte is written */
+	bool dio_failed;		/* stopping: see dio_fail_status and why */
+	int dio_fail_status;		/* 0: the client went away; else the answer */
+	int dio_fd;			/* O_DIRECT descriptor of the temporary file */
+	unsigned ring_ops;		/* ring operations not yet called back */
+	uint64_t dio_base;		/* file offset where the ring's part starts (aligned) */
+	uint64_t dio_queued;		/* bytes past dio_base given to writes (or staged) */
+	uint64_t dio_pending;		/* of those, in writes not yet complete */
+	uint64_t dio_read_want;		/* room of the read in flight */
+	uint64_t dio_mem;		/* bytes held: read room, list, writes */
+	uint64_t dio_direct;		/* bytes written by O_DIRECT */
+	uint64_t dio_staged;		/* bytes written through the page cache */
+	uint64_t dio_sync_start_ns;
+	int dio_commit_status;		/* 201 or 200, kept across the root's fsync */
+	struct conn *dio_wait_next;
 
 	/* Lists: body bytes in flight to the file, and the response being sent. */
 	zbl_t *in_bl;
@@ -221,6 +264,15 @@ void respond_error(struct conn *c, int status, bool close, const char *fmt, ...)
 void respond_text(struct conn *c, int status, const char *type, const char *text, size_t len);
 void note_why(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void request_reset_body(struct conn *c);
+
+/* upload.c */
+bool upload_direct_possible(struct server *srv, char *why, size_t len);
+int upload_start(struct conn *c, const char *bytes, size_t take);
+void upload_body_step(struct conn *c);
+bool upload_cancel(struct conn *c);
+void upload_end(struct conn *c);
+int upload_commit(struct conn *c);
+void upload_ring_ready(struct worker *w, struct watcher *wt, uint32_t events);
 
 /* routes.c */
 void route_request(struct conn *c);

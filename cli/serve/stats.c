@@ -54,6 +54,7 @@ void stats_log_request(struct conn *c)
 	const struct http_head *h = &c->head;
 	uint64_t us = (cli_now_ns() - c->t_start_ns) / 1000;
 	uint64_t moved = body_moved(c), copied = c->body_copied + c->lib_copied;
+	char route[80] = "";
 
 	/*
 	 * A pipe emptied into memory is reported whole (its capacity), which
@@ -66,10 +67,13 @@ void stats_log_request(struct conn *c)
 	atomic_fetch_add(&srv->body_copied, copied);
 	if (srv->quiet)
 		return;
+	if (c->direct)
+		snprintf(route, sizeof(route), " direct=%" PRIu64 " staged=%" PRIu64, c->dio_direct,
+			 c->dio_staged);
 	fprintf(stderr, "%s %s /%s %d %" PRIu64 " %" PRIu64 ".%03" PRIu64 "ms kernel=%" PRIu64
-		" copied=%" PRIu64 "%s%s%s\n", c->peer, h->method_str[0] ? h->method_str : "-",
+		" copied=%" PRIu64 "%s%s%s%s\n", c->peer, h->method_str[0] ? h->method_str : "-",
 		c->name[0] ? c->name : (h->url_len ? h->url + 1 : ""), c->status, moved,
-		us / 1000, us % 1000, moved - copied, copied,
+		us / 1000, us % 1000, moved - copied, copied, route,
 		c->why[0] ? " error=\"" : "", c->why, c->why[0] ? "\"" : "");
 }
 
@@ -110,6 +114,10 @@ static size_t collect(struct server *srv, struct stat_field *f)
 	S(bytes_out, false);
 	f[n++] = (struct stat_field){ "body_bytes_kernel", atomic_load(&srv->body_kernel), false };
 	f[n++] = (struct stat_field){ "body_bytes_copied", atomic_load(&srv->body_copied), false };
+	/* Uploads on the direct route: written by O_DIRECT, and through the page cache. */
+	f[n++] = (struct stat_field){ "body_bytes_direct", atomic_load(&srv->body_direct), false };
+	f[n++] = (struct stat_field){ "body_bytes_staged", atomic_load(&srv->body_staged), false };
+	f[n++] = (struct stat_field){ "direct_route", srv->direct ? 1 : 0, true };
 	S(connections, true);
 	/* 1 when acknowledgements wait for fdatasync and the directory fsync (no --no-sync). */
 	f[n++] = (struct stat_field){ "durable", srv->no_sync ? 0 : 1, true };
