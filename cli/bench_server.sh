@@ -7,11 +7,18 @@
 # dav_methods PUT for uploads, sendfile on for downloads) and `zbl serve`,
 # both on loopback with two workers and temporary roots, and the disk
 # itself, all in one run:
-#   PUT   curl uploads a PUT_MIB (default 64) MiB object PUT_ROUNDS times to
-#         nginx, to the default (durable) zbl server and to a second zbl
-#         server started with --no-sync; dd writes the same bytes to a file
-#         in the same filesystem with O_DIRECT and fdatasync, the disk's own
-#         limit. Medians of the rounds.
+#   PUT   curl uploads a PUT_MIB (default 256) MiB object PUT_ROUNDS times to
+#         nginx, to the default (durable) zbl server, which takes the direct
+#         route where it can (io_uring + O_DIRECT: its listening line says),
+#         to a durable zbl server on the buffered route (--no-direct) and to
+#         one started with --no-sync; dd writes the same bytes to a file in
+#         the same filesystem with O_DIRECT and fdatasync, the disk's own
+#         limit. Medians of the rounds. Each server's CPU (user + system of
+#         all its threads, io_uring workers included, from /proc/PID/stat;
+#         nginx: its workers) over its rounds, per GB uploaded.
+#   PAR   64 objects of 1 MiB from 8 clients at once (8 curl processes of 8
+#         uploads each, keep-alive), the same servers; dd of 64 MiB. MiB/s
+#         of the whole batch by the wall clock, and CPU per GB.
 #   GET   wrk for GET_SECS seconds on a 1 MiB and a 4 KiB object, nginx and
 #         the default zbl server.
 # Prints each result, the ratios, and the targets of issue 12 with
@@ -51,8 +58,9 @@
 set -eu
 
 ZBL=${1:?usage: $0 PATH/TO/zbl}
-PUT_MIB=${PUT_MIB:-64}
-PUT_ROUNDS=${PUT_ROUNDS:-9}
+PUT_MIB=${PUT_MIB:-256}
+PUT_ROUNDS=${PUT_ROUNDS:-7}
+PAR_ROUNDS=${PAR_ROUNDS:-5}
 GET_SECS=${GET_SECS:-5}
 NGINX=${NGINX:-/usr/sbin/nginx}
 for tool in curl wrk dd "$NGINX"; do
@@ -62,9 +70,11 @@ done
 T=$(mktemp -d /tmp/zbl-bench-server.XXXXXX)
 ZPID=
 SPID=
+BPID=
 cleanup() {
 	[ -n "$ZPID" ] && kill "$ZPID" 2>/dev/null && wait "$ZPID" 2>/dev/null
 	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	[ -n "$BPID" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null
 	[ -f "$T/nginx.pid" ] && kill "$(cat "$T/nginx.pid")" 2>/dev/null
 	sleep 0.2
 	rm -rf "$T"
@@ -74,6 +84,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 head -c $((PUT_MIB << 20)) /dev/urandom >"$T/put"
+head -c $((1 << 20)) /dev/urandom >"$T/p1m"
 head -c $((1 << 20)) /dev/urandom >"$T/g1m"
 head -c 4096 /dev/urandom >"$T/g4k"
 
@@ -130,6 +141,9 @@ start_zbl zroot
 ZPID=$STARTED_PID ZPORT=$STARTED_PORT
 start_zbl sroot --no-sync
 SPID=$STARTED_PID SPORT=$STARTED_PORT
+start_zbl broot --no-direct
+BPID=$STARTED_PID BPORT=$STARTED_PORT
+ZROUTE=$(sed -n 's/.*, uploads \([^,]*\),.*/\1/p' "$T/zroot.log")
 grep -q 'NOT durable' "$T/sroot.log" || { echo "bench-server: --no-sync server says:" >&2; cat "$T/sroot.log" >&2; exit 1; }
 
 # put_once PORT: MiB/s of one upload (replacing the same object each time),
@@ -156,33 +170,96 @@ dd_once() {
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 range() { sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
 
-# put_rates: PUT_ROUNDS rounds of the four PUT variants, each round starting
-# with the next one (so whatever one variant leaves behind does not always
-# fall on the same other), each preceded by an untimed sync; sets NPUT,
-# ZPUT, SPUT, DPUT to the medians in MiB/s and *RANGE to min-max.
-put_rates() {
-	local r i v variants=(nginx zbl nosync dd)
-	for v in "${variants[@]}"; do : >"$T/put.$v"; done
-	# Untimed: the object each timed round replaces, and dd's first file.
-	put_once "$NPORT" >/dev/null; put_once "$ZPORT" >/dev/null; put_once "$SPORT" >/dev/null
-	dd_once >/dev/null
-	for r in $(seq "$PUT_ROUNDS"); do
-		for i in 0 1 2 3; do
-			v=${variants[$(((r + i) % 4))]}
+# ticks PID...: user + system clock ticks of those processes, all their
+# threads (io_uring's workers are threads of the process that set it up).
+ticks() {
+	local p t=0 f
+	for p in "$@"; do
+		f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+		set -- $f
+		t=$((t + ${12} + ${13}))
+	done
+	echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+# nginx's workers (the master only forks them).
+nginx_pids() { pgrep -P "$(cat "$T/nginx.pid")" | tr '\n' ' '; }
+pids_of() {
+	case $1 in
+	nginx) nginx_pids ;;
+	zbl) echo "$ZPID" ;;
+	buffered) echo "$BPID" ;;
+	nosync) echo "$SPID" ;;
+	dd) echo "" ;;
+	esac
+}
+port_of() {
+	case $1 in nginx) echo "$NPORT" ;; zbl) echo "$ZPORT" ;; buffered) echo "$BPORT" ;; nosync) echo "$SPORT" ;; esac
+}
+VARIANTS=(nginx zbl buffered nosync dd)
+
+# par_once PORT: MiB/s of 64 uploads of 1 MiB from 8 curl processes at
+# once (8 each, one connection each), by the wall clock.
+par_once() {
+	local t0 t1 c j args pids=()
+	t0=$(date +%s.%N)
+	for c in $(seq 8); do
+		args=()
+		for j in $(seq 8); do args+=(-T "$T/p1m" "http://127.0.0.1:$1/par$c.$j"); done
+		curl -sS -o /dev/null -w '%{http_code}\n' "${args[@]}" >"$T/par.$c" &
+		pids+=($!)
+	done
+	# Only the clients: the servers are this script's background jobs too.
+	wait "${pids[@]}"
+	t1=$(date +%s.%N)
+	for c in $(seq 8); do
+		grep -qvE '^(200|201|204)$' "$T/par.$c" && { echo "bench-server: parallel PUT on port $1:" \
+			"$(sort -u "$T/par.$c" | tr '\n' ' ')" >&2; exit 1; }
+	done
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f\n", 64 / (b - a) }'
+}
+par_dd_once() {
+	local t
+	t=$(LC_ALL=C dd if=/dev/zero of="$T/dd.out" bs=1M count=64 oflag=direct conv=fdatasync 2>&1 |
+		sed -n 's/.* copied, \([0-9.e+-]*\) s,.*/\1/p')
+	[ -n "$t" ] || { echo "bench-server: dd failed" >&2; exit 1; }
+	awk -v t="$t" 'BEGIN { printf "%.0f\n", 64 / t }'
+}
+
+# rates KIND ROUNDS MIB: ROUNDS rounds of every variant (KIND put: one
+# PUT_MIB upload; par: the 64 x 1 MiB batch), each round starting with the
+# next variant (so whatever one leaves behind does not always fall on the
+# same other), each preceded by an untimed sync. Per variant V: $T/KIND.V
+# holds the MiB/s of each round, $T/KIND.V.cpu its CPU s per GB over all
+# rounds (the ticks of its server processes, around its timed runs only).
+rates() {
+	local kind=$1 rounds=$2 mib=$3 r i v n=${#VARIANTS[@]} t0 t1
+	for v in "${VARIANTS[@]}"; do : >"$T/$kind.$v"; echo 0 >"$T/$kind.$v.ticks"; done
+	for r in $(seq "$rounds"); do
+		for i in $(seq 0 $((n - 1))); do
+			v=${VARIANTS[$(((r + i) % n))]}
 			sync
-			case $v in
-			nginx) put_once "$NPORT" ;;
-			zbl) put_once "$ZPORT" ;;
-			nosync) put_once "$SPORT" ;;
-			dd) dd_once ;;
-			esac >>"$T/put.$v"
+			# shellcheck disable=SC2046 # the pids are words
+			t0=$(ticks $(pids_of "$v"))
+			case $kind.$v in
+			put.dd) dd_once ;;
+			par.dd) par_dd_once ;;
+			put.*) put_once "$(port_of "$v")" ;;
+			par.*) par_once "$(port_of "$v")" ;;
+			esac >>"$T/$kind.$v"
+			# shellcheck disable=SC2046
+			t1=$(ticks $(pids_of "$v"))
+			echo $(($(cat "$T/$kind.$v.ticks") + t1 - t0)) >"$T/$kind.$v.ticks"
 		done
 	done
-	NPUT=$(median <"$T/put.nginx"); ZPUT=$(median <"$T/put.zbl")
-	SPUT=$(median <"$T/put.nosync"); DPUT=$(median <"$T/put.dd")
-	NRANGE=$(range <"$T/put.nginx"); ZRANGE=$(range <"$T/put.zbl")
-	SRANGE=$(range <"$T/put.nosync"); DRANGE=$(range <"$T/put.dd")
+	for v in "${VARIANTS[@]}"; do
+		awk -v t="$(cat "$T/$kind.$v.ticks")" -v hz="$HZ" -v r="$rounds" -v m="$mib" \
+			'BEGIN { printf "%.2f\n", t / hz / (r * m * 1048576 / 1e9) }' >"$T/$kind.$v.cpu"
+	done
 }
+med() { median <"$T/$1"; }
+rng() { range <"$T/$1"; }
+cpu() { if [ "$2" = dd ]; then echo "-"; else cat "$T/$1.$2.cpu"; fi; }
 
 # get_rate PORT NAME: wrk requests/s and MiB/s.
 get_rate() {
@@ -200,6 +277,12 @@ for p in "$NPORT" "$ZPORT"; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# target_le NAME VALUE MAX: a figure that must not exceed MAX.
+target_le() {
+	local verdict
+	verdict=$(awk -v r="$2" -v m="$3" 'BEGIN { print (r != "-" && r + 0 <= m + 0) ? "PASS" : "FAIL" }')
+	printf '  %-44s %6s  <= %-4s %s\n' "$1" "$2" "$3" "$verdict"
+}
 # target NAME RATIO MIN: one line of the issue's targets.
 target() {
 	local verdict
@@ -218,30 +301,46 @@ fstype=$(stat -f -c %T "$T")
 
 echo "== zbl serve vs nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), loopback, 2 workers each;" \
 	"roots and dd's file on $fs ($fstype); free page reporting: $fpr"
-put_rates
+echo "zbl (durable) uploads: $ZROUTE"
+# Untimed: the object each timed round replaces, and dd's first file.
+for v in nginx zbl buffered nosync; do put_once "$(port_of "$v")" >/dev/null; done
+dd_once >/dev/null
+rates put "$PUT_ROUNDS" "$PUT_MIB"
+for v in nginx zbl buffered nosync; do par_once "$(port_of "$v")" >/dev/null; done
+rates par "$PAR_ROUNDS" 64
 read -r N1R N1M <<<"$(get_rate "$NPORT" g1m)"; read -r Z1R Z1M <<<"$(get_rate "$ZPORT" g1m)"
 read -r N4R N4M <<<"$(get_rate "$NPORT" g4k)"; read -r Z4R Z4M <<<"$(get_rate "$ZPORT" g4k)"
-echo "PUT ${PUT_MIB} MiB, ${PUT_ROUNDS} rounds (curl -T; dd), MiB/s:"
-printf '  %-44s %7s %11s  %s\n' "" median min-max "writes into"
-printf '  %-44s %7s %11s  %s\n' "nginx PUT (NOT durable: no fsync)" "$NPUT" "$NRANGE" \
-	"page cache of a new file"
-printf '  %-44s %7s %11s  %s\n' "zbl PUT, durable (fdatasync + dir fsync)" "$ZPUT" "$ZRANGE" \
-	"page cache of a new file, on disk before 201/200"
-printf '  %-44s %7s %11s  %s\n' "zbl PUT --no-sync (NOT durable)" "$SPUT" "$SRANGE" \
-	"page cache of a new file"
-printf '  %-44s %7s %11s  %s\n' "dd oflag=direct conv=fdatasync (the disk)" "$DPUT" "$DRANGE" \
-	"a new file, no page cache (O_DIRECT)"
-echo "  (each round replaces the object: a new file's page cache reuses what the replaced"
-echo "  one freed if the guest still has it; pages already handed back to the host (free"
-echo "  page reporting $fpr) cost a host fault each: the low end of min-max)"
+
+# put_row LABEL VARIANT WRITES-INTO
+put_row() {
+	printf '  %-42s %7s %11s %7s %7s %11s %7s  %s\n' "$1" "$(med "put.$2")" "$(rng "put.$2")" \
+		"$(cpu put "$2")" "$(med "par.$2")" "$(rng "par.$2")" "$(cpu par "$2")" "$3"
+}
+echo "PUT: one ${PUT_MIB} MiB object, ${PUT_ROUNDS} rounds (curl -T; dd); 64 x 1 MiB from 8 clients at"
+echo "once, ${PAR_ROUNDS} rounds. MiB/s (median, min-max) and the server's CPU s per GB uploaded:"
+printf '  %-42s %7s %11s %7s %7s %11s %7s  %s\n' "" "1 obj" min-max "CPU/GB" "64x1M" min-max \
+	"CPU/GB" "writes into"
+put_row "nginx PUT (NOT durable: no fsync)" nginx "page cache of a new file"
+put_row "zbl PUT, durable (default route)" zbl "$ZROUTE"
+put_row "zbl PUT, durable, --no-direct" buffered "page cache of a new file, paced writeback"
+put_row "zbl PUT --no-sync (NOT durable)" nosync "$ZROUTE, no syncs"
+put_row "dd oflag=direct conv=fdatasync (the disk)" dd "a new file, O_DIRECT (64 MiB for 64x1M)"
+echo "  (each round replaces the objects; page cache of a new file reuses what the replaced"
+echo "  one freed if the guest still has it, pages handed back to the host (free page"
+echo "  reporting $fpr) cost a host fault each: the low end of min-max. The parallel dd is one"
+echo "  64 MiB file with one fdatasync, the servers 64 objects, each synced and linked.)"
 echo "GET (wrk -t2 -c16, ${GET_SECS} s), zbl = the durable server:"
 printf '  %-44s %12s %12s %12s\n' workload nginx zbl "zbl/nginx"
 printf '  %-44s %12s %12s %12s\n' "GET 1 MiB, MiB/s" "$N1M" "$Z1M" "$(ratio "$Z1M" "$N1M")"
 printf '  %-44s %12s %12s %12s\n' "GET 4 KiB, req/s" "$N4R" "$Z4R" "$(ratio "$Z4R" "$N4R")"
-echo "targets (issue 12):"
-target "zbl durable PUT / dd direct" "$(ratio "$ZPUT" "$DPUT")" 0.7
-target "zbl --no-sync PUT / nginx PUT" "$(ratio "$SPUT" "$NPUT")" 2
+echo "targets (issues 12 and 15):"
+target "zbl durable PUT / dd direct" "$(ratio "$(med put.zbl)" "$(med put.dd)")" 0.9
+target "zbl durable 64x1M PUT / dd direct 64 MiB" "$(ratio "$(med par.zbl)" "$(med par.dd)")" 0.9
+target_le "zbl durable PUT, server CPU s/GB" "$(cpu put zbl)" 0.3
+target_le "zbl durable 64x1M PUT, server CPU s/GB" "$(cpu par zbl)" 0.3
+target "zbl --no-sync PUT / nginx PUT" "$(ratio "$(med put.nosync)" "$(med put.nginx)")" 2
 target "zbl GET 1 MiB / nginx" "$(ratio "$Z1M" "$N1M")" 1.0
 target "zbl GET 4 KiB / nginx" "$(ratio "$Z4R" "$N4R")" 1.0
-echo "(also: zbl durable / nginx PUT $(ratio "$ZPUT" "$NPUT"), zbl durable / --no-sync $(ratio "$ZPUT" "$SPUT");" \
-	"this machine is shared, so noisy)"
+echo "(also: zbl durable / nginx PUT $(ratio "$(med put.zbl)" "$(med put.nginx)"), default route /" \
+	"--no-direct $(ratio "$(med put.zbl)" "$(med put.buffered)"), CPU default / --no-direct" \
+	"$(ratio "$(cpu put zbl)" "$(cpu put buffered)"); this machine is shared, so noisy)"

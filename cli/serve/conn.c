@@ -34,6 +34,14 @@ static void conn_run(struct worker *w, struct watcher *wt, uint32_t events);
 static void conn_job_done(struct job *job);
 static void conn_resume(struct conn *c);
 
+/* An event left in the batch for a connection freed earlier in it. */
+static void conn_gone(struct worker *w, struct watcher *wt, uint32_t events)
+{
+	(void)w;
+	(void)wt;
+	(void)events;
+}
+
 void conn_set_events(struct conn *c, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = &c->watch };
@@ -115,7 +123,24 @@ void conn_free(struct conn *c)
 	free(c->cbuf);
 	free(c->in);
 	atomic_fetch_sub(&w->srv->connections, 1);
-	free(c);
+	/*
+	 * The epoll batch being run may still hold an event for it (a ring or
+	 * job callback can free a connection whose hang-up comes later in the
+	 * same batch): its memory goes once the batch is over (conn_bury).
+	 */
+	c->watch.cb = conn_gone;
+	c->next = w->graveyard;
+	w->graveyard = c;
+}
+
+/* The connections freed while the last epoll batch ran: their memory goes now. */
+void conn_bury(struct worker *w)
+{
+	while (w->graveyard) {
+		struct conn *c = w->graveyard;
+		w->graveyard = c->next;
+		free(c);
+	}
 }
 
 /* ------------------------------------------------------------------------ */

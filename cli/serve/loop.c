@@ -106,6 +106,7 @@ void *worker_main(void *arg)
 			struct watcher *wt = evs[i].data.ptr;
 			wt->cb(w, wt, evs[i].events);
 		}
+		conn_bury(w);
 		uint64_t now = cli_now_ns();
 		if (now >= next_sweep) {
 			sweep(w, now);
@@ -120,6 +121,7 @@ void *worker_main(void *arg)
 	w->ring = NULL;
 	while (w->conns)
 		conn_free(w->conns);
+	conn_bury(w);
 	return NULL;
 }
 

@@ -110,6 +110,7 @@ struct worker {
 	bool accept_paused;
 	uint64_t accept_resume_ns;	/* out of descriptors: retry accepting then */
 	struct conn *conns;		/* every open connection, for the timeout sweep */
+	struct conn *graveyard;		/* freed during this epoll batch (conn_bury) */
 
 	/* Finished jobs (jobs.c) come back here; done_fd (eventfd) wakes the loop. */
 	int done_fd;
@@ -253,6 +254,7 @@ static inline const char *err_str(int err)
 /* conn.c */
 struct conn *conn_new(struct worker *w, int fd, const char *peer);
 void conn_free(struct conn *c);
+void conn_bury(struct worker *w);
 void conn_set_events(struct conn *c, uint32_t events);
 void conn_expire(struct conn *c, uint64_t now);
 
