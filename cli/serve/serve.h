@@ -124,6 +124,9 @@ struct worker {
 	uint64_t dio_mem;		/* bytes the worker's uploads hold */
 	struct conn *dio_waiters;	/* uploads waiting for room in the window */
 	bool stopping;			/* the ring is being freed: callbacks only count */
+	/* The root's shared fsync (upload.c): uploads linked, waiting, and covered. */
+	struct conn *root_wait, *root_batch;
+	bool root_syncing;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -212,7 +215,7 @@ struct conn {
 	uint64_t dio_staged;		/* bytes written through the page cache */
 	uint64_t dio_sync_start_ns;
 	int dio_commit_status;		/* 201 or 200, kept across the root's fsync */
-	struct conn *dio_wait_next;
+	struct conn *dio_wait_next;	/* in the window's queue, or the root fsync's */
 
 	/* Lists: body bytes in flight to the file, and the response being sent. */
 	zbl_t *in_bl;

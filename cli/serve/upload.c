@@ -511,13 +511,55 @@ static bool sync_came_back(struct conn *c)
 	return true;
 }
 
+static void root_sync_start(struct worker *w);
+
+/*
+ * The root's fsync is shared (group commit, as a database's log is): one
+ * covers every upload linked before it was submitted. Uploads linked while
+ * one runs wait for the next, so a burst of N uploads costs about two root
+ * fsyncs, not N, and each still answers only once its own name is durable.
+ */
 static void root_synced(zbl_ring_t *ring, ssize_t res, void *arg)
 {
-	struct conn *c = arg;
+	struct worker *w = arg;
+	struct conn *batch = w->root_batch;
 
 	(void)ring;
-	if (sync_came_back(c))
-		commit_done(c, res < 0 ? (int)res : c->dio_commit_status);
+	w->root_batch = NULL;
+	w->root_syncing = false;
+	while (batch) {
+		struct conn *c = batch;
+		batch = c->dio_wait_next;
+		c->dio_wait_next = NULL;
+		if (sync_came_back(c))
+			commit_done(c, res < 0 ? (int)res : c->dio_commit_status);
+	}
+	if (!w->stopping)
+		root_sync_start(w);
+}
+
+/* Starts the root's fsync for the uploads waiting for one, unless one runs. */
+static void root_sync_start(struct worker *w)
+{
+	int r;
+
+	if (w->root_syncing || !w->root_wait)
+		return;
+	r = zbl_ring_fsync(w->ring, w->srv->root_fd, 0, root_synced, w);
+	w->root_batch = w->root_wait;
+	w->root_wait = NULL;
+	if (r == 0) {
+		w->root_syncing = true;
+		return;
+	}
+	/* Not even queued: every waiting upload fails, as its own fsync would have. */
+	while (w->root_batch) {
+		struct conn *c = w->root_batch;
+		w->root_batch = c->dio_wait_next;
+		c->dio_wait_next = NULL;
+		c->ring_ops--;
+		commit_done(c, r);
+	}
 }
 
 static void data_synced(zbl_ring_t *ring, ssize_t res, void *arg)
@@ -540,12 +582,11 @@ static void data_synced(zbl_ring_t *ring, ssize_t res, void *arg)
 		return;
 	}
 	c->dio_commit_status = r;
-	r = zbl_ring_fsync(c->w->ring, srv->root_fd, 0, root_synced, c);
-	if (r < 0) {
-		commit_done(c, r);
-		return;
-	}
+	/* Waits for the root's next fsync (dio_wait_next is free: the body is done). */
 	c->ring_ops++;
+	c->dio_wait_next = c->w->root_wait;
+	c->w->root_wait = c;
+	root_sync_start(c->w);
 }
 
 /*
