@@ -56,8 +56,8 @@
  * holds at most its window (being received or written), and a worker's
  * uploads together at most the worker's.
  */
-#define UPLOAD_CHUNK_BYTES	((uint64_t)1 << 20)
-#define UPLOAD_WINDOW_BYTES	((uint64_t)4 << 20)
+#define UPLOAD_CHUNK_BYTES	((uint64_t)4 << 20)
+#define UPLOAD_WINDOW_BYTES	((uint64_t)16 << 20)
 #define WORKER_WINDOW_BYTES	((uint64_t)64 << 20)
 /* How long to wait for a client to close after an error response. */
 #define LINGER_NS		(2ull * 1000000000u)
