@@ -164,8 +164,8 @@ static void settle_failure(struct conn *c)
 {
 	char why[sizeof(c->why)];
 
-	mem_give(c, c->dio_mem - zbl_length(c->in_bl));
-	mem_give(c, zbl_length(c->in_bl));
+	/* The list's bytes and any room go back; respond_error or conn_free clears the list. */
+	mem_give(c, c->dio_mem);
 	if (c->dio_fail_status) {
 		snprintf(why, sizeof(why), "%s", c->why);
 		respond_error(c, c->dio_fail_status, true, "%s", why);
