@@ -6,7 +6,9 @@
 # The `make demo` run of the object server: starts `zbl serve` on a free
 # loopback port with a temporary root, uploads and downloads a 256 MiB object
 # with curl, checks its sha256, and prints throughput, the server's CPU time,
-# and the zero-copy counters from /_stats, next to the same run with --copy.
+# and the server's counters from /_stats, three ways: the default server
+# (uploads by O_DIRECT through io_uring where it can), --no-direct (uploads
+# spliced into the page cache), and --copy (read()/write() for every byte).
 set -eu
 
 ZBL=${1:?usage: $0 PATH/TO/zbl [SIZE_MIB]}
@@ -26,7 +28,7 @@ trap cleanup EXIT
 THREADS=$(nproc 2>/dev/null || echo 1)
 TICK=$(getconf CLK_TCK)
 echo "== zbl serve demo: one ${MIB} MiB object, PUT then GET with curl over loopback"
-echo "   (zbl serve with ${THREADS} event loops, temporary root; the same run again with --copy)"
+echo "   (zbl serve with ${THREADS} event loops, temporary root; again with --no-direct, and with --copy)"
 head -c $((MIB << 20)) /dev/urandom >"$T/object"
 SUM=$(sha256sum <"$T/object" | cut -d' ' -f1)
 echo "   object sha256 $SUM"
@@ -66,25 +68,31 @@ run() {
 	curl -sS -o "$T/back" "$url/object"
 	[ "$(sha256sum <"$T/back" | cut -d' ' -f1)" = "$SUM" ] &&
 		[ "$(sha256sum <"$T/root/object" | cut -d' ' -f1)" = "$SUM" ] && ok=ok
+	ROUTE=$(sed -n 's/.*, uploads \([^,]*\),.*/\1/p' "$T/log")
 	kill "$PID"; wait "$PID" || true; PID=
 
-	printf '%-10s %10s %11s %10s %11s %13s %13s %7s\n' "$mode" \
+	printf '%-11s %10s %11s %10s %11s %12s %12s %12s %7s\n' "$mode" \
 		"$(mibs "${put#* }")" "$(secs $((c1 - c0)))" "$(mibs "${get#* }")" \
 		"$(secs $((c2 - c1)))" "$(stat_of body_bytes_kernel "$mode")" \
-		"$(stat_of body_bytes_copied "$mode")" "$ok"
+		"$(stat_of body_bytes_copied "$mode")" "$(stat_of body_bytes_direct "$mode")" "$ok"
+	echo "$mode: uploads $ROUTE" >>"$T/routes"
 	[ "$ok" = ok ]
 }
 
-printf '\n%-10s %10s %11s %10s %11s %13s %13s %7s\n' mode "PUT MiB/s" "server CPU" "GET MiB/s" \
-	"server CPU" "body kernel" "body copied" sha256
-run zero-copy
+printf '\n%-11s %10s %11s %10s %11s %12s %12s %12s %7s\n' mode "PUT MiB/s" "server CPU" \
+	"GET MiB/s" "server CPU" "body kernel" "body copied" "PUT direct" sha256
+: >"$T/routes"
+run default
+run --no-direct --no-direct
 run --copy --copy
+echo
+cat "$T/routes"
 
 echo
 echo "library counters (GET /_stats after the PUT and the GET):"
-printf '%-10s %13s %13s %13s %13s %10s\n' mode spliced_in copied_in spliced_out copied_out fallbacks
-for mode in zero-copy --copy; do
-	printf '%-10s %13s %13s %13s %13s %10s\n' "$mode" "$(stat_of bytes_spliced_in "$mode")" \
+printf '%-11s %13s %13s %13s %13s %10s\n' mode spliced_in copied_in spliced_out copied_out fallbacks
+for mode in default --no-direct --copy; do
+	printf '%-11s %13s %13s %13s %13s %10s\n' "$mode" "$(stat_of bytes_spliced_in "$mode")" \
 		"$(stat_of bytes_copied_in "$mode")" "$(stat_of bytes_spliced_out "$mode")" \
 		"$(stat_of bytes_copied_out "$mode")" "$(stat_of fallbacks "$mode")"
 done
@@ -92,16 +100,22 @@ cat <<TXT
 
 body kernel / body copied: the server's own account of the PUT and GET bodies (the
 access log's kernel= and copied=): bytes that never passed through user memory, and
-bytes that did. Zero-copy: socket -> pipe -> file on PUT, file -> socket by sendfile
-on GET. --copy: the server's read()/write() loop copies every byte.
-spliced_in counts the PUT (socket -> pipe); spliced_out counts it again (pipe -> file)
-plus the GET (file -> socket), hence twice the object. copied_in/out are the response
-heads the server built in memory. With --copy the library moves only those heads.
+bytes that did. PUT direct: upload bytes written to disk by O_DIRECT.
+default: where io_uring runs and the root takes O_DIRECT (the routes above say), the
+PUT is received into memory (one copy: counted as copied) and written by O_DIRECT
+through io_uring, no page cache, no thread waiting on the disk; fdatasync and the
+directory's fsync go through io_uring too. GET: file -> socket by sendfile; after a
+direct upload the object is not in the page cache, so this first GET reads the disk.
+--no-direct: socket -> pipe -> page cache on PUT (no body byte in the server's
+memory; the pipe -> file step is a kernel copy), syncs on job threads.
+--copy: the server's read()/write() loop copies every byte.
+spliced_in/out count the --no-direct PUT twice (socket -> pipe, pipe -> file) plus
+the GET (file -> socket); copied_in/out count the direct route's receive and O_DIRECT
+writes (memory -> disk by DMA, no CPU copy) and the response heads.
 server CPU: user + system time of zbl serve for that request (clock ticks of 1/${TICK} s).
-Over loopback curl does the copying on the other end and sets the pace. The
-counters are the point: with zero-copy no body byte passed through the server's
-memory. Loopback flatters copying: on this kind of VM TCP moves copied data
-faster than page references (sendfile), so GET can be slower and cost the
-server more CPU than --copy here ('zbl bench --only file2sock' measures it);
-over a network card the copy is the cost and zero-copy removes it.
+Over loopback curl does the copying on the other end and sets the pace. Loopback
+flatters copying: on this kind of VM TCP moves copied data faster than page
+references (sendfile), so GET can be slower and cost the server more CPU than --copy
+here ('zbl bench --only file2sock' measures it); over a network card the copy is the
+cost and zero-copy removes it.
 TXT
