@@ -229,6 +229,17 @@ if [ "$DIRECT" = 1 ]; then
 		"direct=94208 staged=5792" "$(route 'PUT /acct2 201')"
 	expect "direct: GET: all kernel pages" "3000000 kernel=3000000 copied=0" \
 		"$(acct 'GET /acct 200')"
+	# Three uploads on one keep-alive connection: each counts its own bytes
+	# (10000 = 2 pages direct + 1808 staged), and /_stats adds each once.
+	head -c 10000 "$T/small" >"$T/k10"
+	ST0=$(counter body_bytes_staged)
+	curl -s -o /dev/null -T "$T/k10" "$URL/ka1" -T "$T/k10" "$URL/ka2" -T "$T/k10" "$URL/ka3"
+	for k in 1 2 3; do
+		expect "direct: keep-alive upload $k counts its own bytes" "direct=8192 staged=1808" \
+			"$(route "PUT /ka$k 201")"
+	done
+	expect "direct: /_stats staged bytes added once per upload" $((ST0 + 3 * 1808)) \
+		"$(counter body_bytes_staged)"
 elif [ "$FB0" = "$FB1" ]; then
 	expect "PUT after 100-continue: all kernel pages" "3000000 kernel=3000000 copied=0" \
 		"$(acct 'PUT /acct 201')"

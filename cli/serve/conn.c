@@ -550,13 +550,16 @@ static void conn_job_done(struct job *job)
 /* A ring callback (upload.c) moved the connection on, or let go of a dead one. */
 static void conn_resume(struct conn *c)
 {
+	/* It may run inside another connection's step (upload.c's window queue). */
+	struct conn *outer = tl_conn;
+
 	if (c->dead) {
 		conn_free(c);
 		return;
 	}
 	tl_conn = c;
 	conn_steps(c);
-	tl_conn = NULL;
+	tl_conn = outer;
 }
 
 /* Drops the connection if it is past its deadline; a slow head is limited from its first byte. */
@@ -571,6 +574,11 @@ void conn_expire(struct conn *c, uint64_t now)
 	 */
 	if (!late || c->state == ST_SYNC || c->dead)
 		return;
+	/* Waiting for room in the worker's upload window is the server's delay, not the client's. */
+	if (c->dio_waiting) {
+		c->deadline_ns = now + c->w->srv->idle_ns;
+		return;
+	}
 	if (c->state == ST_BODY || c->state == ST_SEND || c->in_request) {
 		if (!c->status)
 			c->status = 408;

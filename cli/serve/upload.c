@@ -89,6 +89,20 @@ bool upload_direct_possible(struct server *srv, char *why, size_t len)
 	return true;
 }
 
+/* Writes all of @buf at @off (the buffered descriptor); 0 or -errno. */
+static int pwrite_all(int fd, const char *buf, size_t n, uint64_t off)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t w = pwrite(fd, buf + done, n - done, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Memory */
 
@@ -223,7 +237,7 @@ static int write_chunk(struct conn *c, uint64_t n)
 		err = zbl_ring_write(c->w->ring, chunk, c->dio_fd,
 				     (int64_t)(c->dio_base + c->dio_queued), ZBL_DRAIN, write_cb, c);
 	if (err) {
-		/* The bytes stay in the list, or went with the write: either way nothing leaks. */
+		/* The chunk's bytes are freed with it: the upload fails, nothing leaks. */
 		zbl_free(chunk);
 		return err;
 	}
@@ -243,18 +257,13 @@ static int write_tail(struct conn *c)
 {
 	char buf[PAGE];
 	size_t n = zbl_length(c->in_bl);
-	int64_t at = (int64_t)(c->dio_base + c->dio_queued);
+	int err;
 
 	if (zbl_copy_out(c->in_bl, 0, n, buf) < 0)
 		return -EIO;
-	for (size_t done = 0; done < n;) {
-		ssize_t w = pwrite(c->tmp_fd, buf + done, n - done, at + (int64_t)done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		done += (size_t)w;
-	}
+	err = pwrite_all(c->tmp_fd, buf, n, c->dio_base + c->dio_queued);
+	if (err)
+		return err;
 	zbl_clear(c->in_bl);
 	mem_give(c, n);
 	c->dio_queued += n;
@@ -392,13 +401,10 @@ int upload_start(struct conn *c, const char *bytes, size_t take)
 		return -errno;
 	c->direct = true;
 	c->dio_base = PAGE_UP((uint64_t)take) < len ? PAGE_UP((uint64_t)take) : len;
-	for (size_t done = 0; done < take;) {
-		ssize_t w = pwrite(c->tmp_fd, bytes + done, take - done, (off_t)done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		done += (size_t)w;
+	if (take) {
+		int err = pwrite_all(c->tmp_fd, bytes, take, 0);
+		if (err)
+			return err;
 	}
 	c->dio_staged += take;
 	return 0;
@@ -433,10 +439,10 @@ void upload_body_step(struct conn *c)
 			settle_failure(c);
 			return;
 		}
-		if (pwrite(c->tmp_fd, buf, (size_t)r, (off_t)c->body_in) != r) {
-			int err = errno ? errno : EIO;
-			fail(c, store_status(err) == 507 ? 507 : 500, "writing %s: %s", c->name,
-			     err_str(err));
+		int err = pwrite_all(c->tmp_fd, buf, (size_t)r, c->body_in);
+		if (err) {
+			fail(c, store_status(-err) == 507 ? 507 : 500, "writing %s: %s", c->name,
+			     err_str(-err));
 			settle_failure(c);
 			return;
 		}
@@ -484,8 +490,9 @@ void upload_end(struct conn *c)
 	}
 	atomic_fetch_add(&c->w->srv->body_staged, c->dio_staged);
 	c->direct = c->dio_started = c->dio_body_done = c->dio_failed = false;
-	c->dio_base = c->dio_queued = c->dio_pending = 0;
-	c->dio_fail_status = 0;
+	c->dio_base = c->dio_queued = c->dio_pending = c->dio_read_want = 0;
+	c->dio_direct = c->dio_staged = 0;
+	c->dio_fail_status = c->dio_commit_status = 0;
 }
 
 /* ------------------------------------------------------------------------ */
