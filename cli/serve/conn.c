@@ -232,20 +232,6 @@ static void body_abort(struct conn *c, const char *fmt, ...)
 	conn_close(c);
 }
 
-/* Writes @len bytes of --copy body from c->cbuf to the temporary file. */
-static int copy_to_tmp(struct conn *c, size_t len)
-{
-	for (size_t done = 0; done < len;) {
-		ssize_t w = write(c->tmp_fd, c->cbuf + done, len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Moves body bytes from the socket to the temporary file. zbl path: splice
  * into the list as kernel pages, then drain the list into the file.
@@ -311,7 +297,7 @@ static void body_step(struct conn *c)
 			c->deadline_ns = cli_now_ns() + srv->idle_ns;
 		}
 		if (r > 0 && srv->copy) {
-			int err = copy_to_tmp(c, (size_t)r);
+			int err = store_write_at(c->tmp_fd, c->cbuf, (size_t)r, c->body_written);
 			if (err < 0) {
 				respond_error(c, store_status(-err) == 507 ? 507 : 500, true,
 					      "writing %s: %s", c->name, err_str(-err));

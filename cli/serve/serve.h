@@ -291,6 +291,7 @@ int store_commit(struct server *srv, int tmp_fd, char *tmp_name, const char *nam
 		 int *old_fd, bool durable);
 int store_delete(int root_fd, const char *name, bool durable);
 void store_discard_tmp(int root_fd, char *tmp_name);
+int store_write_at(int fd, const void *buf, size_t n, uint64_t off);
 void store_start_writeback(int fd, uint64_t from, uint64_t to);
 int store_status(int err);
 

@@ -92,6 +92,20 @@ int store_open_tmp(struct server *srv, char *tmp_name, size_t tmp_name_len)
 	return fd;
 }
 
+/* Writes all of @buf at @off of @fd (an upload's temporary file); 0 or -errno. */
+int store_write_at(int fd, const void *buf, size_t n, uint64_t off)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t w = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
 /* An aborted upload must leave nothing: removes a named temporary file. */
 void store_discard_tmp(int root_fd, char *tmp_name)
 {

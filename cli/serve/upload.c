@@ -89,20 +89,6 @@ bool upload_direct_possible(struct server *srv, char *why, size_t len)
 	return true;
 }
 
-/* Writes all of @buf at @off (the buffered descriptor); 0 or -errno. */
-static int pwrite_all(int fd, const char *buf, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t w = pwrite(fd, buf + done, n - done, (off_t)(off + done));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Memory */
 
@@ -261,7 +247,7 @@ static int write_tail(struct conn *c)
 
 	if (zbl_copy_out(c->in_bl, 0, n, buf) < 0)
 		return -EIO;
-	err = pwrite_all(c->tmp_fd, buf, n, c->dio_base + c->dio_queued);
+	err = store_write_at(c->tmp_fd, buf, n, c->dio_base + c->dio_queued);
 	if (err)
 		return err;
 	zbl_clear(c->in_bl);
@@ -402,7 +388,7 @@ int upload_start(struct conn *c, const char *bytes, size_t take)
 	c->direct = true;
 	c->dio_base = PAGE_UP((uint64_t)take) < len ? PAGE_UP((uint64_t)take) : len;
 	if (take) {
-		int err = pwrite_all(c->tmp_fd, bytes, take, 0);
+		int err = store_write_at(c->tmp_fd, bytes, take, 0);
 		if (err)
 			return err;
 	}
@@ -439,7 +425,7 @@ void upload_body_step(struct conn *c)
 			settle_failure(c);
 			return;
 		}
-		int err = pwrite_all(c->tmp_fd, buf, (size_t)r, c->body_in);
+		int err = store_write_at(c->tmp_fd, buf, (size_t)r, c->body_in);
 		if (err) {
 			fail(c, store_status(-err) == 507 ? 507 : 500, "writing %s: %s", c->name,
 			     err_str(-err));
