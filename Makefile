@@ -57,6 +57,9 @@ BENCH_DEPS  := libevent-dev
 # The fuzz tests that make check runs (and make fuzz): clang with libFuzzer,
 # and llhttp's sources for the server's head parser.
 FUZZ_DEPS   := clang-14 libclang-rt-14-dev node-llhttp
+# perf records the kernel's io_uring tracepoints for the server's ring-order
+# test (tests/cli_serve_ring_sync_test.sh), which strace cannot see.
+CHECK_DEPS  := linux-perf
 EXTRA_DEPS  ?=
 BENCH_ARGS  ?=
 
@@ -65,7 +68,7 @@ BENCH_ARGS  ?=
 .NOTPARALLEL:
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps bench-deps fuzz-deps build configure check check-asan check-tsan check-valgrind fuzz install \
+.PHONY: all deps bench-deps fuzz-deps check-deps build configure check check-asan check-tsan check-valgrind fuzz install \
 	docs demo bench bench-server clean
 
 all: build
@@ -79,6 +82,9 @@ bench-deps:
 fuzz-deps:
 	@tools/deps.sh $(FUZZ_DEPS)
 
+check-deps:
+	@tools/deps.sh $(CHECK_DEPS)
+
 # Configuring every time is cheap and picks up new files in src/, tests/,
 # bench/ and examples/ as well as changed CMAKE_ARGS.
 # Its output goes to a log that is shown only if it fails.
@@ -90,7 +96,7 @@ configure: deps
 build: configure
 	$(CMAKE) --build $(BUILD_DIR) -j $(JOBS)
 
-check: fuzz-deps bench-deps build
+check: fuzz-deps bench-deps check-deps build
 	cd $(BUILD_DIR) && $(CTEST) --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
