@@ -228,7 +228,8 @@ int cli_serve(int argc, char **argv)
 		cli_addr_str((struct sockaddr *)&ss, addr, sizeof(addr));
 		fprintf(stderr, "zbl serve: listening on %s, root %s, %d thread%s, %s bodies, "
 			"uploads %s, %s\n", addr, root, started, started == 1 ? "" : "s",
-			srv.copy ? "copied (--copy)" : "zero-copy", route,
+			srv.copy ? "copied (--copy)" : srv.direct ? "zero-copy GET" : "zero-copy",
+			route,
 			srv.no_sync ? "NOT durable (--no-sync)"
 				    : "durable (fdatasync + directory fsync before 201/200/204)");
 		while (sigwait(&sigs, &sig) != 0)
