@@ -16,6 +16,9 @@
 #         limit. Medians of the rounds. Each server's CPU (user + system of
 #         all its threads, io_uring workers included, from /proc/PID/stat;
 #         nginx: its workers) over its rounds, per GB uploaded.
+#   SINK  a second nginx server that reads every body and stores nothing:
+#         what curl and loopback TCP carry without any storing, the ceiling
+#         of both PUT rows on this machine.
 #   PAR   64 objects of 1 MiB from 8 clients at once (8 curl processes of 8
 #         uploads each, keep-alive), the same servers; the disk doing the
 #         same durable writes (64 files, O_DIRECT + fdatasync each, from 8
@@ -92,6 +95,9 @@ head -c 4096 /dev/urandom >"$T/g4k"
 
 # --- nginx: generated config, loopback only, stopped by cleanup.
 NPORT=$(free_port)
+# A second nginx server that reads each body and throws it away: what the
+# clients and loopback TCP can carry with no storing at all (the ceiling).
+KPORT=$(free_port)
 mkdir -p "$T/nroot" "$T/ntmp"
 cat >"$T/nginx.conf" <<NGX
 worker_processes 2;
@@ -114,6 +120,11 @@ http {
 		root $T/nroot;
 		client_max_body_size 0;
 		location / { dav_methods PUT DELETE; }
+	}
+	server {
+		listen 127.0.0.1:$KPORT;
+		client_max_body_size 0;
+		location / { return 201; }
 	}
 }
 NGX
@@ -188,7 +199,7 @@ HZ=$(getconf CLK_TCK)
 nginx_pids() { pgrep -P "$(cat "$T/nginx.pid")" | tr '\n' ' '; }
 pids_of() {
 	case $1 in
-	nginx) nginx_pids ;;
+	nginx|sink) nginx_pids ;;
 	zbl) echo "$ZPID" ;;
 	buffered) echo "$BPID" ;;
 	nosync) echo "$SPID" ;;
@@ -196,9 +207,12 @@ pids_of() {
 	esac
 }
 port_of() {
-	case $1 in nginx) echo "$NPORT" ;; zbl) echo "$ZPORT" ;; buffered) echo "$BPORT" ;; nosync) echo "$SPORT" ;; esac
+	case $1 in
+	nginx) echo "$NPORT" ;; sink) echo "$KPORT" ;; zbl) echo "$ZPORT" ;;
+	buffered) echo "$BPORT" ;; nosync) echo "$SPORT" ;;
+	esac
 }
-VARIANTS=(nginx zbl buffered nosync dd)
+VARIANTS=(nginx zbl buffered nosync dd sink)
 
 # par_once PORT: MiB/s of 64 uploads of 1 MiB from 8 curl processes at
 # once (8 each, one connection each), by the wall clock.
@@ -327,10 +341,10 @@ echo "== zbl serve vs nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'), loopback,
 	"roots and dd's file on $fs ($fstype); free page reporting: $fpr"
 echo "zbl (durable) uploads: $ZROUTE"
 # Untimed: the object each timed round replaces, and dd's first file.
-for v in nginx zbl buffered nosync; do put_once "$(port_of "$v")" >/dev/null; done
+for v in nginx zbl buffered nosync sink; do put_once "$(port_of "$v")" >/dev/null; done
 dd_once >/dev/null
 rates put "$PUT_ROUNDS" "$PUT_MIB"
-for v in nginx zbl buffered nosync; do par_once "$(port_of "$v")" >/dev/null; done
+for v in nginx zbl buffered nosync sink; do par_once "$(port_of "$v")" >/dev/null; done
 rates par "$PAR_ROUNDS" 64
 read -r N1R N1M <<<"$(get_rate "$NPORT" g1m)"; read -r Z1R Z1M <<<"$(get_rate "$ZPORT" g1m)"
 read -r N4R N4M <<<"$(get_rate "$NPORT" g4k)"; read -r Z4R Z4M <<<"$(get_rate "$ZPORT" g4k)"
@@ -350,6 +364,7 @@ put_row "zbl PUT, durable, --no-direct" buffered "page cache of a new file, pace
 put_row "zbl PUT --no-sync (NOT durable)" nosync "$ZROUTE, no syncs"
 put_row "the disk: dd oflag=direct conv=fdatasync;" dd "a new file, O_DIRECT"
 printf '  %-42s %s\n' "  64x1M: 64 files O_DIRECT+fdatasync, 8 thr." "(python3, then the directory's fsync)"
+put_row "nginx reading bodies and storing nothing" sink "nothing: the clients' and loopback's ceiling"
 echo "  (each round replaces the objects; page cache of a new file reuses what the replaced"
 echo "  one freed if the guest still has it, pages handed back to the host (free page"
 echo "  reporting $fpr) cost a host fault each: the low end of min-max. In 64x1M the servers"
@@ -361,6 +376,8 @@ printf '  %-44s %12s %12s %12s\n' "GET 4 KiB, req/s" "$N4R" "$Z4R" "$(ratio "$Z4
 echo "targets (issues 12 and 15):"
 target "zbl durable PUT / dd direct" "$(ratio "$(med put.zbl)" "$(med put.dd)")" 0.9
 target "zbl durable 64x1M PUT / the disk's 64 files" "$(ratio "$(med par.zbl)" "$(med par.dd)")" 0.9
+echo "  (64x1M: the ceiling with nothing stored is $(ratio "$(med par.sink)" "$(med par.dd)")x the disk;" \
+	"zbl durable is $(ratio "$(med par.zbl)" "$(med par.sink)")x that ceiling)"
 target_le "zbl durable PUT, server CPU s/GB" "$(cpu put zbl)" 0.3
 target_le "zbl durable 64x1M PUT, server CPU s/GB" "$(cpu par zbl)" 0.3
 target "zbl --no-sync PUT / nginx PUT" "$(ratio "$(med put.nosync)" "$(med put.nginx)")" 2
