@@ -15,6 +15,7 @@
 #define KPAGE_UTIL_H
 
 #include "fixtures.h"
+#include "seccomp_util.h"
 /*
  * The library's internal declarations: tests link the static library, which
  * has every symbol, so they call zbl__read_proc_long() instead of keeping a
@@ -236,12 +237,31 @@ static inline void zk_child_dispatch(int argc, char **argv, const struct zk_chil
 	exit(2);
 }
 
+/* What a child runs with, applied between fork and exec. */
+struct zk_child_opts {
+	uid_t uid;             /* run as this uid/gid without groups; (uid_t)-1: unchanged */
+	rlim_t nofile;         /* RLIMIT_NOFILE (soft and hard); 0: unchanged */
+	rlim_t memlock;        /* RLIMIT_MEMLOCK (soft and hard), bytes; 0: unchanged */
+	bool deny_io_uring;    /* io_uring_setup fails with EPERM (seccomp) */
+	int deadline_ms;       /* killed after this long (0: waited for); status 124 then */
+};
+
+static inline long long zk_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
- * Re-executes this program as child @name: with @nofile as RLIMIT_NOFILE when
- * not 0, and as uid/gid @uid without supplementary groups when uid is not
- * (uid_t)-1. Returns the child's exit status, or 128 + signal.
+ * Re-executes this program as child @name (see zk_child_dispatch) with the
+ * options applied between fork and exec. Returns its exit status, 128 +
+ * signal if it was killed, 120..123 when an option could not be applied
+ * (120 setrlimit, 121 setresuid, 122 fexecve, 123 the seccomp filter), or
+ * 124 when it outlived its deadline (then it is killed).
  */
-static inline int zk_run_child(const char *name, rlim_t nofile, uid_t uid)
+static inline int zk_run_child_with(const char *name, const struct zk_child_opts *o)
 {
 	int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	pid_t pid;
@@ -253,26 +273,59 @@ static inline int zk_run_child(const char *name, rlim_t nofile, uid_t uid)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		char *args[] = { "kpage-child", "--zk-child", (char *)name, NULL };
-		if (nofile) {
-			struct rlimit rl = { nofile, nofile };
+		char *args[] = { "zk-child", "--zk-child", (char *)name, NULL };
+
+		alarm(0);
+		if (o->nofile) {
+			struct rlimit rl = { o->nofile, o->nofile };
 			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 				_exit(120);
 		}
-		if (uid != (uid_t)-1) {
-			if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-			    setresuid(uid, uid, uid) < 0)
+		if (o->memlock) {
+			struct rlimit rl = { o->memlock, o->memlock };
+			if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+				_exit(120);
+		}
+		if (o->deny_io_uring && zs_deny_io_uring_setup() < 0)
+			_exit(123);
+		if (o->uid != (uid_t)-1) {
+			if (setgroups(0, NULL) < 0 || setresgid(o->uid, o->uid, o->uid) < 0 ||
+			    setresuid(o->uid, o->uid, o->uid) < 0)
 				_exit(121);
 		}
 		fexecve(exe, args, environ);
 		_exit(122);
 	}
 	close(exe);
-	while (waitpid(pid, &st, 0) < 0)
-		assert_int_equal(errno, EINTR);
+	long long end = zk_now_ms() + (getenv("ZBL_VALGRIND") ? 20 : 1) * (long long)o->deadline_ms;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, o->deadline_ms ? WNOHANG : 0);
+		if (w == pid)
+			break;
+		if (w < 0)
+			assert_int_equal(errno, EINTR);
+		if (w == 0 && zk_now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return 124;
+		}
+		if (w == 0)
+			usleep(5000);
+	}
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return WEXITSTATUS(st);
+}
+
+/*
+ * Child @name with @nofile as RLIMIT_NOFILE when not 0, as uid/gid @uid
+ * without supplementary groups when uid is not (uid_t)-1, waited for.
+ */
+static inline int zk_run_child(const char *name, rlim_t nofile, uid_t uid)
+{
+	struct zk_child_opts o = { .uid = uid, .nofile = nofile };
+
+	return zk_run_child_with(name, &o);
 }
 
 #endif /* KPAGE_UTIL_H */

@@ -541,74 +541,10 @@ static inline void zr_wait_inq(int fd, int n, int ms)
 /* ------------------------------------------------------------------------ */
 /* Children.                                                                */
 
-struct zr_child_opts {
-	uid_t uid;             /* run as this uid/gid without groups; (uid_t)-1: unchanged */
-	rlim_t memlock;        /* RLIMIT_MEMLOCK (soft and hard), bytes; 0: unchanged */
-	bool deny_io_uring;    /* io_uring_setup fails with EPERM (seccomp) */
-	int deadline_ms;       /* killed after this long (0: waited for); status 124 then */
-};
-
-/*
- * Re-executes this program as child @name (see zk_child_dispatch) with the
- * options applied between fork and exec. Returns its exit status, 128 +
- * signal if it was killed, 120..123 when an option could not be applied, or
- * 124 when it outlived its deadline (then it is killed).
- */
-static inline int zr_run_child(const char *name, const struct zr_child_opts *o)
-{
-	int exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-	pid_t pid;
-	int st;
-
-	assert_true(exe >= 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char *args[] = { "ring-child", "--zk-child", (char *)name, NULL };
-
-		alarm(0);
-		if (o->memlock) {
-			struct rlimit rl = { o->memlock, o->memlock };
-			if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-				_exit(120);
-		}
-		if (o->deny_io_uring && zs_deny_io_uring_setup() < 0)
-			_exit(123);
-		if (o->uid != (uid_t)-1) {
-			if (setgroups(0, NULL) < 0 || setresgid(o->uid, o->uid, o->uid) < 0 ||
-			    setresuid(o->uid, o->uid, o->uid) < 0)
-				_exit(121);
-		}
-		fexecve(exe, args, environ);
-		_exit(122);
-	}
-	close(exe);
-	long long end = zr_now_ms() + (getenv("ZBL_VALGRIND") ? 20 : 1) * (long long)o->deadline_ms;
-	for (;;) {
-		pid_t w = waitpid(pid, &st, o->deadline_ms ? WNOHANG : 0);
-		if (w == pid)
-			break;
-		if (w < 0)
-			assert_int_equal(errno, EINTR);
-		if (w == 0 && zr_now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return 124;
-		}
-		if (w == 0)
-			usleep(5000);
-	}
-	if (WIFSIGNALED(st))
-		return 128 + WTERMSIG(st);
-	return WEXITSTATUS(st);
-}
-
 /* Runs child @name and fails unless it passed; 77 from the child skips the test. */
-static inline void zr_expect_child(const char *name, const struct zr_child_opts *o)
+static inline void zr_expect_child(const char *name, const struct zk_child_opts *o)
 {
-	int rc = zr_run_child(name, o);
+	int rc = zk_run_child_with(name, o);
 
 	if (rc >= 120 && rc <= 123)
 		fail_msg("could not start child %s (status %d: %s)", name, rc,

@@ -828,7 +828,7 @@ static void child_differential(void **state)
 static void test_differential_io_uring_sync_ring_and_sync_functions_agree(void **state)
 {
 	(void)state;
-	struct zr_child_opts o = { .uid = (uid_t)-1, .deadline_ms = 60000 };
+	struct zk_child_opts o = { .uid = (uid_t)-1, .deadline_ms = 60000 };
 
 	zk_watchdog(__func__, 120);
 	zr_expect_child("differential", &o);
@@ -1276,7 +1276,7 @@ static void child_memlock_sync(void **state)
 static void test_as_nobody_with_64k_memlock_1mib_sends_never_fail_and_count_the_fallback(void **state)
 {
 	const struct zr_engine *e = zr_engine_of(state);
-	struct zr_child_opts o = { .uid = NOBODY, .memlock = 64 * 1024, .deadline_ms = 80000 };
+	struct zk_child_opts o = { .uid = NOBODY, .memlock = 64 * 1024, .deadline_ms = 80000 };
 
 	zk_watchdog(__func__, 90);
 	if (geteuid() != 0) {
@@ -2148,7 +2148,7 @@ static void child_seccomp(void **state)
 static void test_under_a_seccomp_filter_refusing_io_uring_the_ring_is_sync_and_passes(void **state)
 {
 	(void)state;
-	struct zr_child_opts o = { .uid = (uid_t)-1, .deny_io_uring = true, .deadline_ms = 150000 };
+	struct zk_child_opts o = { .uid = (uid_t)-1, .deny_io_uring = true, .deadline_ms = 150000 };
 
 	zk_watchdog(__func__, 180);
 	if (!zs_supported()) {
