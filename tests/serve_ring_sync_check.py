@@ -75,9 +75,10 @@ connection accepted before the previous response), LOST (perf lost events).
 Prints one line per response and, per trace, "RESULT LABEL ok" or "RESULT
 LABEL FAIL CODE=n ..." (codes sorted). Exits 1 if any trace failed.
 """
-import collections
 import re
 import sys
+
+from serve_check_base import CheckerBase, main
 
 # comm (may hold spaces), tid, time, event, the tracepoint's text.
 LINE = re.compile(r'^\s*(.*?)\s+(\d+)\s+(\d+\.\d+):\s+([\w]+:[\w]+):\s?(.*)$')
@@ -197,18 +198,13 @@ def parse(path):
     return calls, reqs, lost
 
 
-class Checker:
+class Checker(CheckerBase):
     def __init__(self, label, trace, root_fd, root_ino, expect):
-        self.label, self.trace = label, trace
+        super().__init__(label, expect)
+        self.trace = trace
         self.root_fd = int(root_fd)
         self.root_ino = None if root_ino == '-' else int(root_ino)
-        self.expect = [e.split() for e in expect.split(';') if e.strip()]
-        self.problems = collections.Counter()
         self.calls, self.reqs, self.lost = parse(trace)
-
-    def problem(self, n, what, code, detail):
-        self.problems[code] += 1
-        print('  ack %d %s: %s %s' % (n, what, code, detail))
 
     def connections(self):
         """[(accept Call, fd, first send Call or None)], in order."""
@@ -337,25 +333,9 @@ class Checker:
                 steps = self.check_put(n, what, ino, acc, ack, reqs, calls, later)
             steps = ['accept4 -> fd %d L%d' % (fd, acc.end + 1)] + (steps or []) + \
                 ['%s(fd %d) starts L%d' % (ack.name, fd, ack.start + 1)]
-            verdict = 'ok' if sum(self.problems.values()) == before else 'FAILED'
-            print('  ack %d %s -> %s %s: %s' % (n, what, status, verdict, ' < '.join(steps)))
-        if self.problems:
-            print('RESULT %s FAIL %s' % (self.label, ' '.join(
-                '%s=%d' % kv for kv in sorted(self.problems.items()))))
-        else:
-            print('RESULT %s ok' % self.label)
-        return not self.problems
-
-
-def main(argv):
-    if len(argv) < 6 or (len(argv) - 1) % 5:
-        sys.stderr.write(__doc__)
-        return 2
-    good = True
-    for i in range(1, len(argv), 5):
-        good &= Checker(*argv[i:i + 5]).run()
-    return 0 if good else 1
+            self.ack_line(n, what, status, before, steps)
+        return self.result()
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv, 5, Checker, __doc__))

@@ -43,10 +43,11 @@ response starts counts as missing. For each response in the window:
 Prints one line per response and, per log, "RESULT LABEL ok" or
 "RESULT LABEL FAIL CODE=n ..." (codes sorted). Exits 1 if any log failed.
 """
-import collections
 import os
 import re
 import sys
+
+from serve_check_base import CheckerBase, main
 
 LINE = re.compile(r'^(\d+)\s+\d\d:\d\d:\d\d\.\d+\s+(.*)$')
 UNFINISHED = re.compile(r'^(\w+)\((.*) <unfinished \.\.\.>$')
@@ -135,16 +136,11 @@ def response_status(ev):
     return None if 100 <= status < 200 else status
 
 
-class Checker:
+class Checker(CheckerBase):
     def __init__(self, label, log, root, expect):
-        self.label, self.log, self.root = label, log, root.rstrip('/')
-        self.expect = [e.split() for e in expect.split(';') if e.strip()]
-        self.problems = collections.Counter()
+        super().__init__(label, expect)
+        self.log, self.root = log, root.rstrip('/')
         self.events = parse(log)
-
-    def problem(self, n, what, code, detail):
-        self.problems[code] += 1
-        print('  ack %d %s: %s %s' % (n, what, code, detail))
 
     def is_root(self, fd):
         return fd is not None and fd[1] == self.root
@@ -289,25 +285,9 @@ class Checker:
             elif method == 'DELETE':
                 steps = self.check_delete(n, what, name, window, ack, later)
             steps = (steps or []) + ['%s "HTTP/1.1 %d" starts L%d' % (ack.name, status, ack.start + 1)]
-            verdict = 'ok' if sum(self.problems.values()) == before else 'FAILED'
-            print('  ack %d %s -> %d %s: %s' % (n, what, status, verdict, ' < '.join(steps)))
-        if self.problems:
-            print('RESULT %s FAIL %s' % (self.label, ' '.join(
-                '%s=%d' % kv for kv in sorted(self.problems.items()))))
-        else:
-            print('RESULT %s ok' % self.label)
-        return not self.problems
-
-
-def main(argv):
-    if len(argv) < 5 or (len(argv) - 1) % 4:
-        sys.stderr.write(__doc__)
-        return 2
-    good = True
-    for i in range(1, len(argv), 4):
-        good &= Checker(*argv[i:i + 4]).run()
-    return 0 if good else 1
+            self.ack_line(n, what, status, before, steps)
+        return self.result()
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv, 4, Checker, __doc__))
