@@ -96,18 +96,9 @@ start_traced() {
 		"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" \
 		>"$T/$name.perf.log" 2>&1 &
 	PPID_=$!
-	PORT=
-	for _ in $(seq 200); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/$name.log")
-		[ -n "$PORT" ] && break
-		sleep 0.05
-	done
-	if [ -z "$PORT" ]; then
-		echo "server did not start:"; cat "$T/$name.log" "$T/$name.perf.log"; exit 1
-	fi
+	wait_listening "$T/$name.log" 200 "$T/$name.perf.log"
 	PID=$(cat "$T/$name.pid")
-	URL=http://127.0.0.1:$PORT
-	if ! grep -q 'uploads O_DIRECT through io_uring' "$T/$name.log"; then
+	if [ "$DIRECT" != 1 ]; then
 		echo "SKIP: the server does not take the direct route here:"
 		sed 's/^/  | /' "$T/$name.log"
 		exit 77
@@ -161,10 +152,7 @@ run_requests() {
 
 echo "# durable, O_TMPFILE uploads (${SECONDS}s)"
 start_traced durable
-case $(grep 'listening on' "$T/durable.log") in
-*', durable (fdatasync + directory fsync before 201/200/204)') ok "durable: start-up line says durable" ;;
-*) bad "durable: start-up line: $(grep 'listening on' "$T/durable.log")" ;;
-esac
+expect_durability durable "$T/durable.log"
 run_requests durable
 DURABLE_EXPECT=$EXPECT DURABLE_FD=$ROOT_FD DURABLE_INO=$ROOT_INO
 expect "durable: /_stats durable" 1 "$(counter durable)"
@@ -185,10 +173,7 @@ expect "noproc: no temporary files left" 0 "$(ls -A "$ROOT" | grep -c '^\.zbl-tm
 
 echo "# --no-sync (${SECONDS}s)"
 start_traced nosync --no-sync
-case $(grep 'listening on' "$T/nosync.log") in
-*', NOT durable (--no-sync)') ok "nosync: start-up line says NOT durable" ;;
-*) bad "nosync: start-up line: $(grep 'listening on' "$T/nosync.log")" ;;
-esac
+expect_durability nosync "$T/nosync.log"
 run_requests nosync
 NOSYNC_EXPECT=$EXPECT NOSYNC_FD=$ROOT_FD NOSYNC_INO=$ROOT_INO
 expect "nosync: /_stats durable" 0 "$(counter durable)"

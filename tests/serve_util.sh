@@ -33,22 +33,43 @@ start_server() {
 	wait_listening
 }
 
-# wait_listening: waits for the server PID to print its port; sets PORT, URL
+# wait_listening [LOG [TRIES [MORE...]]]: waits (TRIES x 50 ms, default 100)
+# for the server to print its port in LOG (default $T/log); sets PORT, URL
 # and DIRECT (1 when uploads take the direct route: io_uring + O_DIRECT).
+# If it never does, prints LOG and the MORE files and exits 1.
 wait_listening() {
+	local log=${1:-$T/log} tries=${2:-100}
 	PORT=
-	for _ in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/log")
+	for _ in $(seq "$tries"); do
+		PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
 		[ -n "$PORT" ] && break
 		sleep 0.05
 	done
 	if [ -z "$PORT" ]; then
-		echo "server did not start:"; cat "$T/log"; exit 1
+		echo "server did not start:"; cat "$log" "${@:3}"; exit 1
 	fi
 	URL=http://127.0.0.1:$PORT
 	DIRECT=0
-	grep -q 'uploads O_DIRECT through io_uring' "$T/log" && DIRECT=1
+	grep -q 'uploads O_DIRECT through io_uring' "$log" && DIRECT=1
 	return 0
+}
+
+# expect_durability RUN LOG: LOG's listening line ends with the durability
+# mode: "NOT durable (--no-sync)" for the run named nosync, durable otherwise.
+expect_durability() {
+	local line
+	line=$(grep 'listening on' "$2")
+	if [ "$1" = nosync ]; then
+		case $line in
+		*', NOT durable (--no-sync)') ok "nosync: start-up line says NOT durable" ;;
+		*) bad "nosync: start-up line: $line" ;;
+		esac
+	else
+		case $line in
+		*', durable (fdatasync + directory fsync before 201/200/204)') ok "$1: start-up line says durable" ;;
+		*) bad "$1: start-up line: $line" ;;
+		esac
+	fi
 }
 
 # stop_server: stops it and returns its exit status.
