@@ -59,17 +59,18 @@ static void job_fail(struct ring_job *j, int err)
 }
 
 /*
- * Runs a loop on a new ring (io_uring where it can be had) with a new list:
+ * Runs a loop on a new ring (io_uring where it can be had, the synchronous
+ * engine with @flags ZBL_RING_SYNC) with a new list:
  * @start submits the first operations, the callbacks the rest, until one
  * sets done or an error. Freeing the ring cancels what is left, waits for
  * the kernel, and runs the callbacks still due (a last write's error shows
  * up then). Returns 0 or the first error.
  */
-static int ring_job_run(struct ring_job *j, void (*start)(struct ring_job *j))
+static int ring_job_run(struct ring_job *j, void (*start)(struct ring_job *j), unsigned flags)
 {
 	int n = -ENOMEM;
 
-	j->ring = zbl_ring_new(0, 0);
+	j->ring = zbl_ring_new(0, flags);
 	j->bl = zbl_new();
 	if (j->ring && j->bl) {
 		start(j);
@@ -192,7 +193,7 @@ static void ri_start(struct ring_job *j)
 static ssize_t ring_ingest(struct direct *c)
 {
 	struct ring_ingest s = { .c = c };
-	int err = ring_job_run(&s.job, ri_start);
+	int err = ring_job_run(&s.job, ri_start, 0);
 
 	return err < 0 ? err : s.off;
 }
@@ -593,7 +594,7 @@ static int memsock_run(struct bench_row *row, int v, double *work)
 		struct ring_send s = { .c = c };
 
 		/* Freeing the ring waits for the zero-copy notifications too. */
-		err = ring_job_run(&s.job, rs_start);
+		err = ring_job_run(&s.job, rs_start, 0);
 		sent = (ssize_t)s.done_bytes;
 	}
 	return bench_rx_join(&c->rx, c->tx, err < 0 ? err : sent, c->total, work);
@@ -666,7 +667,7 @@ static int row_memsock(struct bench *b)
 
 #define SMALL_BYTES 4096
 
-enum { SMALL_RING, SMALL_EPOLL };
+enum { SMALL_RING, SMALL_EPOLL, SMALL_SYNC };
 
 struct small {
 	size_t ops;
@@ -772,11 +773,11 @@ static void srv_start(struct ring_job *j)
 	srv_read((struct ring_srv *)j);
 }
 
-static int serve_ring(struct small *c)
+static int serve_ring(struct small *c, unsigned flags)
 {
 	struct ring_srv s = { .c = c };
 
-	return ring_job_run(&s.job, srv_start);
+	return ring_job_run(&s.job, srv_start, flags);
 }
 
 /* The epoll server: a non-blocking socket, zbl_read_fd when readable, zbl_write_fd back. */
@@ -867,7 +868,7 @@ static int small_run(struct bench_row *row, int v, double *work)
 	if (v == SMALL_EPOLL)
 		err = serve_epoll(c);
 	else
-		err = serve_ring(c);
+		err = serve_ring(c, v == SMALL_SYNC ? ZBL_RING_SYNC : 0);
 	/* A failed server closes its socket so the client cannot hang. */
 	close(c->srv);
 	pthread_join(c->client, NULL);
@@ -884,7 +885,7 @@ static int row_small(struct bench *b)
 {
 	struct small c = { .ops = bench_size(b, 50000, 2000) };
 	struct bench_row *row;
-	int rg, ep, ret;
+	int rg, ep, sy, ret;
 
 	row = bench_row_new(b, "smallops", BENCH_OPS,
 			    "4 KiB request/response, TCP loopback, %zu round trips per round, "
@@ -896,19 +897,18 @@ static int row_small(struct bench *b)
 		 "an echo server (each request is read whole, then written back) against a "
 		 "client that writes a request and reads the response; TCP_NODELAY. ring: "
 		 "zbl_ring_read of what is missing of the request, zbl_ring_write(ZBL_DRAIN) "
-		 "of it, and the next read at once, on io_uring; epoll: a non-blocking socket, "
+		 "of it, and the next read at once, on io_uring or the synchronous engine "
+		 "(ZBL_RING_SYNC); epoll: a non-blocking socket, "
 		 "epoll_wait, zbl_read_fd, zbl_write_fd. One Mops = a million round trips; the "
 		 "client's CPU counts");
-	/*
-	 * The ring's synchronous engine is not a variant yet: its advance()
-	 * reads a descriptor entry that a completed read has just freed
-	 * (ASan in bench_smoke), and src/ring.c is being fixed elsewhere.
-	 */
 	rg = bench_add_variant(row, "ring (io_uring)", small_prep, small_run, NULL);
 	ep = bench_add_variant(row, "epoll + zbl_read_fd/zbl_write_fd", small_prep, small_run,
 			       NULL);
+	sy = bench_add_variant(row, "ring (synchronous engine)", small_prep, small_run, NULL);
 	bench_add_target(row, rg, ep, BENCH_INFO, 0);
 	bench_add_target(row, rg, ep, BENCH_INFO_CPU, 0);
+	bench_add_target(row, sy, ep, BENCH_INFO, 0);
+	bench_add_target(row, sy, ep, BENCH_INFO_CPU, 0);
 	ret = bench_run_row(b, row);
 	row->ctx = NULL;
 	return ret;
