@@ -42,14 +42,7 @@ done
 T=$(mktemp -d /tmp/zbl-serve-ring-sync.XXXXXX)
 T=$(cd -P "$T" && pwd)
 . "$(dirname "$0")/serve_util.sh"
-PPID_=
-
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null
-	[ -n "$PPID_" ] && wait "$PPID_" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap traced_cleanup EXIT
 
 # What makes an upload durable and what answers it: io_uring's requests
 # (submission, the descriptor as the request runs, completion), ext4's
@@ -82,7 +75,7 @@ fi
 
 # start_traced NAME ARGS...: starts zbl serve under perf record with root
 # $T/NAME, trace $T/NAME.data, stderr $T/NAME.log; sets PID (the server),
-# PPID_ (perf), PORT, URL, ROOT_FD and ROOT_INO. perf follows the server's
+# TPID (perf), PORT, URL, ROOT_FD and ROOT_INO. perf follows the server's
 # threads and io_uring's workers; it exits when the server does.
 start_traced() {
 	local name=$1
@@ -95,7 +88,7 @@ start_traced() {
 		sh -c 'echo $$ >"$0"; log=$1; shift; exec "$@" 2>"$log"' "$T/$name.pid" "$T/$name.log" \
 		"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 "$@" \
 		>"$T/$name.perf.log" 2>&1 &
-	PPID_=$!
+	TPID=$!
 	wait_listening "$T/$name.log" 200 "$T/$name.perf.log"
 	PID=$(cat "$T/$name.pid")
 	if [ "$DIRECT" != 1 ]; then
@@ -115,11 +108,9 @@ start_traced() {
 # stop_traced NAME: stops the server (perf exits with it), writes
 # $T/NAME.trace; returns the server's exit status as perf reports it.
 stop_traced() {
-	kill "$PID"
-	wait "$PPID_"
-	local rc=$?
-	PID=
-	PPID_=
+	local rc
+	stop_traced_server
+	rc=$?
 	perf script -i "$T/$1.data" -F comm,tid,time,event,trace --show-lost-events \
 		>"$T/$1.trace" 2>"$T/$1.script.log"
 	return $rc

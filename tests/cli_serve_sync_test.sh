@@ -40,14 +40,7 @@ T=$(mktemp -d /tmp/zbl-serve-sync.XXXXXX)
 # strace -yy prints paths with symlinks resolved: compare with the same.
 T=$(cd -P "$T" && pwd)
 . "$(dirname "$0")/serve_util.sh"
-SPID=
-
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null
-	[ -n "$SPID" ] && wait "$SPID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap traced_cleanup EXIT
 
 
 # What the server does to make a change durable, and what it answers with.
@@ -57,7 +50,7 @@ TRACE=fdatasync,fsync,syncfs,sync_file_range,linkat,renameat,renameat2,unlinkat
 TRACE=$TRACE,write,writev,sendmsg,sendto
 
 # start_traced NAME ARGS...: starts zbl serve under strace with root $T/NAME
-# and log $T/NAME.strace; sets PID (the server), SPID (strace), PORT, URL.
+# and log $T/NAME.strace; sets PID (the server), TPID (strace), PORT, URL.
 # The server's own pid comes from a shell that execs it: killing strace
 # would only detach it.
 start_traced() {
@@ -72,18 +65,9 @@ start_traced() {
 		sh -c 'echo $$ >"$0"; exec "$@"' "$T/$name.pid" \
 		"$ZBL" serve --root "$ROOT" --listen 127.0.0.1:0 --threads 2 --no-direct "$@" \
 		2>"$T/$name.log" &
-	SPID=$!
+	TPID=$!
 	wait_listening "$T/$name.log" 200
 	PID=$(cat "$T/$name.pid")
-}
-
-stop_traced() {
-	kill "$PID"
-	wait "$SPID"
-	local rc=$?
-	PID=
-	SPID=
-	return $rc
 }
 
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
@@ -114,7 +98,7 @@ expect_durability durable "$T/durable.log"
 run_requests durable
 expect "durable: /_stats durable" 1 "$(counter durable)"
 expect "durable: /_stats syncs (2 PUT, 1 replace, 1 DELETE)" 4 "$(counter syncs)"
-stop_traced; expect "durable: SIGTERM exits 0" 0 $?
+stop_traced_server; expect "durable: SIGTERM exits 0" 0 $?
 grep -q '"/proc/self/fd/[0-9]*", [0-9]*<' "$T/durable.strace" \
 	&& ok "durable: uploads linked from unnamed files" || bad "durable: no /proc/self/fd link in the log"
 
@@ -125,7 +109,7 @@ grep -q 'uploads use named temporary files' "$T/noproc.log" && ok "noproc: says 
 run_requests noproc
 expect "noproc: /_stats durable" 1 "$(counter durable)"
 expect "noproc: /_stats syncs" 4 "$(counter syncs)"
-stop_traced; expect "noproc: SIGTERM exits 0" 0 $?
+stop_traced_server; expect "noproc: SIGTERM exits 0" 0 $?
 expect "noproc: no temporary files left" 0 "$(ls -A "$ROOT" | grep -c '^\.zbl-tmp')"
 
 echo "# --no-sync (${SECONDS}s)"
@@ -134,7 +118,7 @@ expect_durability nosync "$T/nosync.log"
 run_requests nosync
 expect "nosync: /_stats durable" 0 "$(counter durable)"
 expect "nosync: /_stats syncs" 0 "$(counter syncs)"
-stop_traced; expect "nosync: SIGTERM exits 0" 0 $?
+stop_traced_server; expect "nosync: SIGTERM exits 0" 0 $?
 
 # mutate LOG OUT FROM TO: OUT is LOG with the first line matching FROM
 # (an extended regular expression) moved to just before the first line

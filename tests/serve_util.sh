@@ -23,6 +23,28 @@ serve_cleanup() {
 	rm -rf "$T"
 }
 
+# The traced tests run the server under a tracer (strace, perf) that exits
+# with it: TPID is the tracer, PID the server itself.
+TPID=
+
+# traced_cleanup: stops a traced server, waits for its tracer, removes $T.
+traced_cleanup() {
+	[ -n "$PID" ] && kill "$PID" 2>/dev/null
+	[ -n "$TPID" ] && wait "$TPID" 2>/dev/null
+	rm -rf "$T"
+}
+
+# stop_traced_server: stops it, waits for the tracer and returns the
+# tracer's exit status (the server's, as the tracer reports it).
+stop_traced_server() {
+	kill "$PID"
+	wait "$TPID"
+	local rc=$?
+	PID=
+	TPID=
+	return $rc
+}
+
 # start_server ARGS...: starts zbl serve on a free port; sets PID, PORT, URL.
 start_server() {
 	: >"$T/log"
