@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -524,7 +523,7 @@ static void conn_run(struct worker *w, struct watcher *wt, uint32_t events)
 /* The connection's job came back (jobs.c): answer the request. */
 static void conn_job_done(struct job *job)
 {
-	struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, job));
+	struct conn *c = conn_of_job(job);
 
 	tl_conn = c;
 	route_job_done(c);

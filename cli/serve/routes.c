@@ -16,11 +16,6 @@
 #include "serve.h"
 #include "cli.h"
 
-static struct conn *conn_of_job(struct job *job)
-{
-	return (struct conn *)((char *)job - offsetof(struct conn, job));
-}
-
 /* On a job thread: the commit of a finished upload, durably. */
 static int run_commit(struct job *job)
 {

@@ -124,9 +124,11 @@ struct worker {
 	uint64_t dio_mem;		/* bytes the worker's uploads hold */
 	struct conn *dio_waiters;	/* uploads waiting for room in the window */
 	bool stopping;			/* the ring is being freed: callbacks only count */
-	/* The root's shared fsync (upload.c): uploads linked, waiting, and covered. */
+	/*
+	 * The root's shared fsync (upload.c): uploads linked and waiting for
+	 * the next one, and those the one running covers (NULL: none runs).
+	 */
 	struct conn *root_wait, *root_batch;
-	bool root_syncing;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -236,6 +238,12 @@ struct conn {
 	uint64_t body_copied;		/* of those, copied by the server itself */
 	uint64_t lib_copied;		/* of those, copied by the library (trace_copy) */
 };
+
+/* The connection whose job this is (struct conn embeds its job). */
+static inline struct conn *conn_of_job(struct job *job)
+{
+	return (struct conn *)((char *)job - offsetof(struct conn, job));
+}
 
 /*
  * Marks the connection for closing. Steps call this; conn_steps() frees it

@@ -506,6 +506,21 @@ static bool sync_came_back(struct conn *c)
 
 static void root_sync_start(struct worker *w);
 
+/* The uploads the root's fsync covered: each is answered with @res, or its own status. */
+static void answer_batch(struct worker *w, ssize_t res)
+{
+	struct conn *batch = w->root_batch;
+
+	w->root_batch = NULL;
+	while (batch) {
+		struct conn *c = batch;
+		batch = c->dio_wait_next;
+		c->dio_wait_next = NULL;
+		if (sync_came_back(c))
+			commit_done(c, res < 0 ? (int)res : c->dio_commit_status);
+	}
+}
+
 /*
  * The root's fsync is shared (group commit, as a database's log is): one
  * covers every upload linked before it was submitted. Uploads linked while
@@ -515,44 +530,26 @@ static void root_sync_start(struct worker *w);
 static void root_synced(zbl_ring_t *ring, ssize_t res, void *arg)
 {
 	struct worker *w = arg;
-	struct conn *batch = w->root_batch;
 
 	(void)ring;
-	w->root_batch = NULL;
-	w->root_syncing = false;
-	while (batch) {
-		struct conn *c = batch;
-		batch = c->dio_wait_next;
-		c->dio_wait_next = NULL;
-		if (sync_came_back(c))
-			commit_done(c, res < 0 ? (int)res : c->dio_commit_status);
-	}
+	answer_batch(w, res);
 	if (!w->stopping)
 		root_sync_start(w);
 }
 
-/* Starts the root's fsync for the uploads waiting for one, unless one runs. */
+/* Starts the root's fsync for the uploads waiting for one, unless one runs (root_batch). */
 static void root_sync_start(struct worker *w)
 {
 	int r;
 
-	if (w->root_syncing || !w->root_wait)
+	if (w->root_batch || !w->root_wait)
 		return;
 	r = zbl_ring_fsync(w->ring, w->srv->root_fd, 0, root_synced, w);
 	w->root_batch = w->root_wait;
 	w->root_wait = NULL;
-	if (r == 0) {
-		w->root_syncing = true;
-		return;
-	}
 	/* Not even queued: every waiting upload fails, as its own fsync would have. */
-	while (w->root_batch) {
-		struct conn *c = w->root_batch;
-		w->root_batch = c->dio_wait_next;
-		c->dio_wait_next = NULL;
-		c->ring_ops--;
-		commit_done(c, r);
-	}
+	if (r < 0)
+		answer_batch(w, r);
 }
 
 static void data_synced(zbl_ring_t *ring, ssize_t res, void *arg)
